@@ -1,0 +1,111 @@
+"""Shared fixtures: one fresh, migrated database per test run on a real server.
+
+The server comes from ARC_TEST_DATABASE_URL (any server: Timescale Cloud, the docker image,
+the local cluster); without it, scripts/localdb.sh starts the embedded local cluster. The
+schema is built by the real Alembic migrations, never by create_all.
+"""
+
+import asyncio
+import os
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from arc.database import migrate
+from arc.database.engine import build_engine
+from arc.database.provision import drop_database, ensure_database, with_database
+from arc.database.timescale import TimescaleCapabilities, detect_async
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _server_url() -> str:
+    url = os.environ.get("ARC_TEST_DATABASE_URL")
+    if url:
+        return url
+    started = subprocess.run(
+        ["bash", os.path.join(ROOT, "scripts", "localdb.sh"), "start"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return started.stdout.strip().splitlines()[-1]
+
+
+def fresh_database_name(prefix: str = "arc_test") -> str:
+    return f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    """Admin URL of the test server (its `postgres` database)."""
+    return _server_url()
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    """A database created for this run and migrated to head; dropped at the end."""
+    url = with_database(server_url, fresh_database_name())
+    asyncio.run(ensure_database(url))
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        asyncio.run(drop_database(url))
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = build_engine(url=database_url)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture(scope="session")
+async def capabilities(engine: AsyncEngine) -> TimescaleCapabilities:
+    async with engine.connect() as conn:
+        return await detect_async(conn)
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection inside an outer transaction that is rolled back after the test."""
+    async with engine.connect() as conn:
+        trans = await conn.begin()
+        try:
+            yield conn
+        finally:
+            if trans.is_active:
+                await trans.rollback()
+
+
+@pytest.fixture
+async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
+    """An ORM session in the rolled-back outer transaction; commits become savepoints."""
+    s = AsyncSession(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture(autouse=True)
+def _full_edition_only(request: pytest.FixtureRequest) -> None:
+    """Tests marked `full_edition` skip, with the reason, on the Apache edition."""
+    if request.node.get_closest_marker("full_edition") is None:
+        return
+    caps: TimescaleCapabilities = request.getfixturevalue("capabilities")
+    if not caps.full_edition:
+        pytest.skip(
+            f"needs the full TimescaleDB edition (compression, continuous aggregates, policies); "
+            f"this server runs TimescaleDB {caps.timescaledb_version} under the "
+            f"'{caps.license}' license"
+        )
+
+
+async def scalar(conn: AsyncConnection | AsyncSession, sql: str, **params: object) -> object:
+    return (await conn.execute(text(sql), params)).scalar()
