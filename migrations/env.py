@@ -22,9 +22,7 @@ def include_object(
     obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
     """Compare only what the models own: TimescaleDB's and views' objects are not ORM tables."""
-    if type_ == "table" and reflected and compare_to is None:
-        return False
-    return True
+    return not (type_ == "table" and reflected and compare_to is None)
 
 
 def do_run_migrations(connection: Connection) -> None:

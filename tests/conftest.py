@@ -86,7 +86,9 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 @pytest.fixture
 async def session(connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
     """An ORM session in the rolled-back outer transaction; commits become savepoints."""
-    s = AsyncSession(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    s = AsyncSession(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
     try:
         yield s
     finally:

@@ -76,3 +76,180 @@ class ArcNotFoundError(ArcDatabaseError, LookupError):
         self.entity = entity
         self.key = key
         super().__init__(f"{entity} {key} not found")
+
+
+# --- Classification -------------------------------------------------------------------------
+# asyncpg errors reach SQLAlchemy as a plain DBAPIError whose `orig` (or its __cause__) carries
+# the SQLSTATE; classes are not informative, so every decision below looks at the code.
+
+# Retrying re-runs the whole transaction: safe because ids and times are generated once.
+TRANSIENT_SQLSTATES = frozenset(
+    {
+        "40001",  # serialization_failure
+        "40P01",  # deadlock_detected
+        "55P03",  # lock_not_available
+        "57P01",  # admin_shutdown (pg_terminate_backend, server stopping)
+        "57P02",  # crash_shutdown
+        "57P03",  # cannot_connect_now (server starting up or shutting down)
+        "53300",  # too_many_connections
+    }
+)
+TRANSIENT_SQLSTATE_CLASSES = frozenset({"08"})  # connection exceptions
+# Never retried: data (22), integrity (23), syntax/access (42), authorization (28).
+PERMANENT_SQLSTATE_CLASSES = frozenset({"22", "23", "42", "28"})
+
+
+def _exception_chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 10:
+        seen.append(current)
+        nxt = getattr(current, "orig", None)
+        if not isinstance(nxt, BaseException) or nxt in seen:
+            nxt = current.__cause__ or current.__context__
+        current = nxt
+    return seen
+
+
+def sqlstate_of(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error, looking through SQLAlchemy and asyncpg wrappers."""
+    for item in _exception_chain(exc):
+        code = getattr(item, "sqlstate", None) or getattr(item, "pgcode", None)
+        if isinstance(code, str) and len(code) == 5:
+            return code
+    return None
+
+
+def _driver_error(exc: BaseException) -> BaseException | None:
+    """The innermost exception that carries server fields (constraint_name, table_name)."""
+    for item in reversed(_exception_chain(exc)):
+        if getattr(item, "sqlstate", None):
+            return item
+    return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when re-running the whole transaction may succeed."""
+    if isinstance(exc, ArcTransientError):
+        return not isinstance(exc, ArcCircuitOpenError)
+    if isinstance(exc, ArcDatabaseError):
+        return False
+    code = sqlstate_of(exc)
+    if code is not None:
+        if code in TRANSIENT_SQLSTATES or code[:2] in TRANSIENT_SQLSTATE_CLASSES:
+            return True
+        if code[:2] in PERMANENT_SQLSTATE_CLASSES:
+            return False
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    for item in _exception_chain(exc):
+        # Connection loss surfaces as OSError/ConnectionError, asyncpg's
+        # ConnectionDoesNotExistError / InterfaceError, or timeouts (pool or command).
+        if isinstance(item, OSError | TimeoutError):
+            return True
+        name = type(item).__name__
+        if name in (
+            "ConnectionDoesNotExistError",
+            "TimeoutError",
+            "PostgresConnectionError",
+            "ConnectionFailureError",
+            "CannotConnectNowError",
+        ):
+            return True
+        text = str(item).lower()
+        if name == "InterfaceError" and ("closed" in text or "connection" in text):
+            return True
+    return False
+
+
+def _constraint_catalog() -> dict[str, tuple[str, str | None, str]]:
+    """constraint name -> (table, field, rule) for every named constraint of the models."""
+    from sqlalchemy import CheckConstraint, ForeignKeyConstraint, UniqueConstraint
+
+    from arc.database.models import Base
+
+    catalog: dict[str, tuple[str, str | None, str]] = {}
+    for table in Base.metadata.tables.values():
+        columns = sorted((c.name for c in table.columns), key=len, reverse=True)
+        for constraint in table.constraints:
+            name = constraint.name
+            if not isinstance(name, str):
+                continue
+            if isinstance(constraint, CheckConstraint):
+                rule_text = str(constraint.sqltext)
+                stem = name.removeprefix(f"{table.name}_").removesuffix("_check")
+                field = next((c for c in columns if stem.startswith(c)), None)
+                if field is None:
+                    field = next((c for c in columns if c in rule_text), None)
+                catalog[name] = (table.name, field, f"must satisfy {rule_text}")
+            elif isinstance(constraint, ForeignKeyConstraint):
+                cols = [c.name for c in constraint.columns]
+                target = constraint.referred_table.name
+                catalog[name] = (
+                    table.name,
+                    ",".join(cols),
+                    f"must reference an existing {target} row",
+                )
+            elif isinstance(constraint, UniqueConstraint) or constraint is table.primary_key:
+                cols = [c.name for c in constraint.columns]
+                catalog[name] = (table.name, ",".join(cols), "must be unique")
+    return catalog
+
+
+_CATALOG: dict[str, tuple[str, str | None, str]] | None = None
+
+
+def describe_constraint(name: str) -> tuple[str | None, str | None, str | None]:
+    """(table, field, rule) of a constraint name such as outcomes_reliability_score_range_check."""
+    global _CATALOG
+    if _CATALOG is None:
+        _CATALOG = _constraint_catalog()
+    found = _CATALOG.get(name)
+    if found is None:
+        return None, None, None
+    return found
+
+
+_SQLSTATE_RULES = {
+    "23502": "must not be null",
+    "23503": "must reference an existing row",
+    "23505": "must be unique",
+    "23514": "violates a check constraint",
+    "22P02": "has an invalid text representation",
+    "22P05": "contains an unsupported Unicode character (NUL)",
+    "22003": "is out of range for its column type",
+    "22021": "is not valid UTF-8",
+    "22007": "is not a valid date/time",
+    "22008": "date/time is out of range",
+    "22000": "is invalid data",
+}
+
+
+def translate_error(exc: BaseException, *, operation: str | None = None) -> ArcDatabaseError:
+    """Turn a driver/SQLAlchemy error into a typed Arc error naming the field and the rule.
+
+    Transient errors become ArcTransientError; everything else with a SQLSTATE becomes
+    ArcIntegrityError. Errors that are already Arc errors are returned unchanged.
+    """
+    if isinstance(exc, ArcDatabaseError):
+        return exc
+    code = sqlstate_of(exc)
+    if is_transient(exc):
+        return ArcTransientError(
+            f"{operation or 'database operation'} failed: {type(exc).__name__}", sqlstate=code
+        )
+    driver = _driver_error(exc)
+    constraint = getattr(driver, "constraint_name", None) if driver is not None else None
+    table = getattr(driver, "table_name", None) if driver is not None else None
+    column = getattr(driver, "column_name", None) if driver is not None else None
+    field: str | None = column
+    rule = _SQLSTATE_RULES.get(code or "", None)
+    if rule is None:
+        message = getattr(driver, "message", None) or str(exc).splitlines()[0]
+        rule = str(message)
+    if constraint:
+        c_table, c_field, c_rule = describe_constraint(constraint)
+        table = table or c_table
+        field = field or c_field
+        rule = c_rule or rule
+    return ArcIntegrityError(field, rule, constraint=constraint, sqlstate=code, table=table)

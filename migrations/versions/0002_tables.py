@@ -2,7 +2,10 @@
 
 Drafted by autogenerate from the models and reviewed. The circular key
 configurations.latest_version_id -> config_versions is added after both tables exist.
-The three time-series tables become hypertables in 0003.
+outcomes, failure_patterns and tool_usage become hypertables here, right after they are
+created, so that downgrading this revision (which drops them) undoes the conversion too;
+TimescaleDB cannot turn a hypertable back into a plain table in place. Both editions
+(Apache and full) have hypertables. Default indexes are off: each model declares its time index.
 
 Revision ID: 0002
 Revises: 0001
@@ -20,6 +23,9 @@ revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+# table -> chunk interval (seed 002 §2 and §3A)
+HYPERTABLES = {"outcomes": "1 day", "failure_patterns": "7 days", "tool_usage": "1 day"}
 
 
 def upgrade() -> None:
@@ -363,7 +369,11 @@ def upgrade() -> None:
     op.create_index(
         "idx_scenarios_text_search",
         "scenarios",
-        [sa.literal_column("to_tsvector('english'::regconfig, (name || ' '::text) || task_prompt)")],
+        [
+            sa.literal_column(
+                "to_tsvector('english'::regconfig, (name || ' '::text) || task_prompt)"
+            )
+        ],
         unique=False,
         postgresql_using="gin",
     )
@@ -867,6 +877,12 @@ def upgrade() -> None:
     op.create_index(
         "idx_simulations_scenarios_scenario", "simulations_scenarios", ["scenario_id"], unique=False
     )
+    for table, interval in HYPERTABLES.items():
+        op.execute(
+            f"SELECT create_hypertable('{table}', 'execution_time', "
+            f"chunk_time_interval => INTERVAL '{interval}', "
+            "create_default_indexes => false, if_not_exists => true)"
+        )
     op.create_foreign_key(
         "fk_latest_version",
         "configurations",

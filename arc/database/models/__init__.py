@@ -1,4 +1,4 @@
-"""Declarative models of the twelve tables. `migrations/env.py` imports `Base.metadata` from here."""
+"""Declarative models of the twelve tables; `migrations/env.py` imports `Base.metadata`."""
 
 from arc.database.models.audit_log import AuditLog
 from arc.database.models.base import EMBEDDING_DIMENSIONS, Base

@@ -14,9 +14,7 @@ class AuditLog(Base):
 
     __tablename__ = "audit_log"
     __table_args__ = (
-        CheckConstraint(
-            "operation IN ('INSERT', 'UPDATE', 'DELETE')", name="operation_allowed"
-        ),
+        CheckConstraint("operation IN ('INSERT', 'UPDATE', 'DELETE')", name="operation_allowed"),
     )
 
     log_id: Mapped[uuid.UUID] = mapped_column(

@@ -8,7 +8,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from arc.database.models.base import EMBEDDING_DIMENSIONS, Base
 
-GENERATED_BY = ("manual", "llm_recommendation", "diff_engine", "optimization", "api", "modal_sandbox")
+GENERATED_BY = (
+    "manual",
+    "llm_recommendation",
+    "diff_engine",
+    "optimization",
+    "api",
+    "modal_sandbox",
+)
 
 
 class ConfigVersion(Base):

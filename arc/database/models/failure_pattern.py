@@ -38,15 +38,16 @@ class FailurePattern(Base):
         ),
         CheckConstraint("length(error_message) <= 10000", name="error_message_length"),
         CheckConstraint("cluster_confidence BETWEEN 0 AND 1", name="cluster_confidence_range"),
-        CheckConstraint(
-            "similar_failures_count >= 0", name="similar_failures_count_non_negative"
-        ),
+        CheckConstraint("similar_failures_count >= 0", name="similar_failures_count_non_negative"),
         CheckConstraint(
             "NOT recovery_successful OR recovery_attempted = true", name="valid_recovery"
         ),
         Index(
             "idx_failure_patterns_text_search",
-            text("to_tsvector('english'::regconfig, (failure_type || ' '::text) || COALESCE(error_message, ''::text))"),
+            text(
+                "to_tsvector('english'::regconfig, "
+                "(failure_type || ' '::text) || COALESCE(error_message, ''::text))"
+            ),
             postgresql_using="gin",
         ),
     )

@@ -21,9 +21,7 @@ class LLMRecommendationSession(Base):
         CheckConstraint(
             "session_status IN ('running', 'completed', 'failed')", name="session_status_allowed"
         ),
-        CheckConstraint(
-            "analysis_end_time >= analysis_start_time", name="valid_analysis_window"
-        ),
+        CheckConstraint("analysis_end_time >= analysis_start_time", name="valid_analysis_window"),
         CheckConstraint("data_window_end >= data_window_start", name="valid_data_window"),
     )
 

@@ -58,9 +58,7 @@ class Outcome(Base):
     tokens_used: Mapped[int]
     cost_usd: Mapped[float]
     trajectory: Mapped[dict[str, Any]]
-    trajectory_embedding: Mapped[list[float] | None] = mapped_column(
-        Vector(EMBEDDING_DIMENSIONS)
-    )
+    trajectory_embedding: Mapped[list[float] | None] = mapped_column(Vector(EMBEDDING_DIMENSIONS))
     metrics: Mapped[dict[str, Any] | None] = mapped_column(server_default=text("'{}'::jsonb"))
     execution_metadata: Mapped[dict[str, Any] | None] = mapped_column(
         server_default=text("'{}'::jsonb")

@@ -36,18 +36,14 @@ class Simulation(Base):
             "(status IN ('failed', 'cancelled'))",
             name="valid_completion",
         ),
-        CheckConstraint(
-            "completed_scenarios <= total_scenarios", name="completed_scenarios_limit"
-        ),
+        CheckConstraint("completed_scenarios <= total_scenarios", name="completed_scenarios_limit"),
         CheckConstraint("started_at IS NULL OR started_at >= created_at", name="valid_timestamps"),
     )
 
     simulation_id: Mapped[uuid.UUID] = mapped_column(
         primary_key=True, default=uuid.uuid4, server_default=text("uuid_generate_v4()")
     )
-    config_version_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("config_versions.version_id")
-    )
+    config_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("config_versions.version_id"))
     scenario_set: Mapped[list[str]]
     simulation_name: Mapped[str | None]
     status: Mapped[str | None] = mapped_column(server_default=text("'pending'"))
@@ -79,9 +75,7 @@ Index(
     Simulation.priority.desc(),
     postgresql_where=text("status IN ('pending', 'running')"),
 )
-Index(
-    "idx_simulations_config_created", Simulation.config_version_id, Simulation.created_at.desc()
-)
+Index("idx_simulations_config_created", Simulation.config_version_id, Simulation.created_at.desc())
 Index("idx_simulations_modal_app", Simulation.modal_app_id, Simulation.created_at.desc())
 Index(
     "idx_simulations_metadata_gin",

@@ -28,9 +28,7 @@ class SimulationScenario(Base):
     simulation_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("simulations.simulation_id", ondelete="CASCADE"), primary_key=True
     )
-    scenario_id: Mapped[str] = mapped_column(
-        ForeignKey("scenarios.scenario_id"), primary_key=True
-    )
+    scenario_id: Mapped[str] = mapped_column(ForeignKey("scenarios.scenario_id"), primary_key=True)
     execution_order: Mapped[int]
     status: Mapped[str | None] = mapped_column(server_default=text("'pending'"))
     modal_call_id: Mapped[str | None]
