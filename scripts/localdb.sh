@@ -17,12 +17,13 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 PORT=${ARC_DB_PORT:-55432}
 PG_BIN=${ARC_PG_BIN:-/usr/lib/postgresql/15/bin}
 DATA=${ARC_DB_DIR:-$here/.local/pgdata}
-LOG="$DATA/../postgres.log"
+[ -L "$DATA" ] && DATA=$(readlink "$DATA")
 RUN_AS=postgres
 DB_USER=arc
 DB_PASSWORD=arc
 
 log() { printf '[localdb] %s\n' "$*" >&2; }
+as_pg() { (cd / && runuser -u "$RUN_AS" -- "$@"); }
 
 docker_engine() { [ -z "${ARC_NO_DOCKER:-}" ] && command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; }
 
@@ -86,12 +87,17 @@ install_server() {
 }
 
 # initdb refuses root; the cluster belongs to the postgres system user, which must reach $DATA.
+# A checkout under a private home (e.g. /root) is out of its reach: the cluster then lives in
+# /var/tmp, in a folder named after the checkout, and .local/pgdata links to it.
 prepare_data_dir() {
   id "$RUN_AS" >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash "$RUN_AS"
   mkdir -p "$(dirname "$DATA")"
-  if ! runuser -u "$RUN_AS" -- test -x "$(dirname "$DATA")"; then
-    log "the postgres user cannot enter $(dirname "$DATA"); set ARC_DB_DIR to a folder it can reach"
-    exit 1
+  if [ -z "${ARC_DB_DIR:-}" ] && [ ! -e "$DATA" ] && ! as_pg test -x "$(dirname "$DATA")"; then
+    local outside; outside="/var/tmp/arc-eval-db-$(printf '%s' "$here" | sha1sum | cut -c1-12)/pgdata"
+    mkdir -p "$(dirname "$outside")" && chown "$RUN_AS" "$(dirname "$outside")"
+    ln -sfn "$outside" "$DATA"
+    log "the postgres user cannot enter $(dirname "$DATA"); the cluster lives in $outside"
+    DATA=$outside
   fi
 }
 
@@ -100,7 +106,7 @@ init_cluster() {
   log "creating the cluster in $DATA"
   mkdir -p "$DATA" && chown "$RUN_AS" "$DATA" && chmod 700 "$DATA"
   local pw; pw=$(mktemp); echo "$DB_PASSWORD" >"$pw"; chown "$RUN_AS" "$pw"
-  runuser -u "$RUN_AS" -- "$PG_BIN/initdb" -D "$DATA" -U "$DB_USER" --pwfile="$pw" \
+  as_pg "$PG_BIN/initdb" -D "$DATA" -U "$DB_USER" --pwfile="$pw" \
       --auth-host=scram-sha-256 --auth-local=trust -E UTF8 --locale=C.UTF-8 >/dev/null
   rm -f "$pw"
   cat >>"$DATA/postgresql.conf" <<EOF
@@ -123,7 +129,7 @@ EOF
   return 0
 }
 
-running() { runuser -u "$RUN_AS" -- "$PG_BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; }
+running() { as_pg "$PG_BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; }
 
 start_local() {
   install_server
@@ -131,8 +137,8 @@ start_local() {
   init_cluster
   if ! running; then
     log "starting PostgreSQL on 127.0.0.1:$PORT"
-    touch "$LOG" && chown "$RUN_AS" "$LOG"
-    runuser -u "$RUN_AS" -- "$PG_BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start >/dev/null
+    as_pg "$PG_BIN/pg_ctl" -D "$DATA" -l "$DATA/postgres.log" -w -t 60 start >/dev/null \
+      || { tail -20 "$DATA/postgres.log" >&2; exit 1; }
   fi
 }
 
@@ -148,7 +154,7 @@ case "${1:-start}" in
   stop)
     if docker_engine; then docker compose -f "$here/docker/compose.yml" down >&2
     elif [ -f "$DATA/PG_VERSION" ] && running; then
-      runuser -u "$RUN_AS" -- "$PG_BIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null && log "stopped"
+      as_pg "$PG_BIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null && log "stopped"
     else log "not running"; fi ;;
   url) url ;;
   status)
