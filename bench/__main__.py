@@ -1,0 +1,45 @@
+"""Run every benchmark: `make bench` or `python -m bench [ingest|dashboard ...]`.
+
+Each benchmark module exposes `async def run(server_url: str) -> None` and creates its own
+scratch database on the server, so the figures never mix with other data.
+"""
+
+import asyncio
+import importlib
+import os
+import subprocess
+import sys
+
+MODULES = ("ingest", "dashboard")
+
+
+def _server_url() -> str:
+    url = os.environ.get("ARC_TEST_DATABASE_URL")
+    if url:
+        return url
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run(
+        ["bash", os.path.join(root, "scripts", "localdb.sh"), "start"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(MODULES)
+    unknown = [n for n in names if n not in MODULES]
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(MODULES)}")
+        return 2
+    url = _server_url()
+    for name in names:
+        module = importlib.import_module(f"bench.{name}")
+        print(f"\n=== bench.{name} ===", flush=True)
+        asyncio.run(module.run(url))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
