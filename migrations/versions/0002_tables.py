@@ -213,7 +213,7 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint(
             "analysis_cost_usd >= 0",
-            name=op.f("llm_recommendation_sessions_analysis_cost_usd_non_negative_check"),
+            name=op.f("llm_recommendation_sessions_cost_non_negative_check"),
         ),
         sa.CheckConstraint(
             "analysis_end_time >= analysis_start_time",
@@ -225,7 +225,7 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint(
             "total_outcomes_analyzed >= 0",
-            name=op.f("llm_recommendation_sessions_total_outcomes_analyzed_non_negative_check"),
+            name=op.f("llm_recommendation_sessions_outcomes_non_negative_check"),
         ),
         sa.PrimaryKeyConstraint("session_id", name=op.f("llm_recommendation_sessions_pkey")),
     )
@@ -603,7 +603,7 @@ def upgrade() -> None:
             name=op.f("simulations_status_allowed_check"),
         ),
         sa.CheckConstraint(
-            "array_length(scenario_set, 1) > 0",
+            "cardinality(scenario_set) > 0",
             name=op.f("simulations_scenario_set_not_empty_check"),
         ),
         sa.CheckConstraint(

@@ -90,9 +90,6 @@ def upgrade() -> None:
                 "WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS "
                 f"{query} WITH NO DATA"
             )
-            op.execute(
-                f"SELECT add_continuous_aggregate_policy('{name}', {POLICY}, if_not_exists => true)"
-            )
         else:
             op.execute(f"CREATE MATERIALIZED VIEW IF NOT EXISTS {name} AS {query} WITH NO DATA")
             op.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {name}_key ON {name} ({key})")
@@ -128,10 +125,15 @@ def upgrade() -> None:
         """
     )
     if full:
-        # Materialise what the database already holds (an upgraded or imported database).
+        # Materialise what the database already holds (an upgraded or imported database),
+        # then add the policies: a policy job starting at once would collide with this refresh.
         with op.get_context().autocommit_block():
             for name in AGGREGATES:
                 op.execute(f"CALL refresh_continuous_aggregate('{name}', NULL, NULL)")
+        for name in AGGREGATES:
+            op.execute(
+                f"SELECT add_continuous_aggregate_policy('{name}', {POLICY}, if_not_exists => true)"
+            )
     else:
         op.execute("SELECT arc_refresh_fallback_aggregates()")
 

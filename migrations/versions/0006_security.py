@@ -13,7 +13,11 @@
   config_versions and config_diffs. The seed's version inserted text into the uuid user_id
   and failed when app.user_id was unset; this one stores NULL then (and for a malformed id),
   records the client address and application_name, and leaves embeddings out of the copy.
-  audit_log is append-only for app_user (no direct INSERT/UPDATE/DELETE).
+  audit_log is append-only for app_user (no direct INSERT/UPDATE/DELETE), and a tenant role
+  reads only the audit rows of its own changes (RLS on audit_log).
+- A malformed app.user_id counts as no tenant (no rows), like an unset one.
+- validate_user_access() runs as the invoker: inside a SECURITY DEFINER function current_user
+  is the owner, which made the seed's admin test true for everyone.
 
 Revision ID: 0006
 Revises: 0005
@@ -63,8 +67,9 @@ def upgrade() -> None:
         CREATE OR REPLACE FUNCTION arc_current_user_id() RETURNS uuid
         LANGUAGE sql STABLE AS $$
             SELECT CASE
-                WHEN NULLIF(current_setting('app.user_id', true), '') IS NULL THEN NULL
-                ELSE current_setting('app.user_id', true)::uuid
+                WHEN current_setting('app.user_id', true)
+                     ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                THEN current_setting('app.user_id', true)::uuid
             END
         $$
         """
@@ -72,10 +77,9 @@ def upgrade() -> None:
     op.execute(
         """
         CREATE OR REPLACE FUNCTION validate_user_access(target_user_id uuid) RETURNS boolean
-        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
-            SELECT target_user_id = arc_current_user_id()
-                OR pg_has_role(session_user, 'app_admin', 'MEMBER')
-                OR pg_has_role(current_user, 'app_admin', 'MEMBER')
+        LANGUAGE sql STABLE SECURITY INVOKER SET search_path = pg_catalog, public AS $$
+            SELECT COALESCE(target_user_id = arc_current_user_id(), false)
+                OR pg_has_role(current_user, 'app_admin', 'USAGE')
         $$
         """
     )
@@ -83,6 +87,16 @@ def upgrade() -> None:
     op.execute("GRANT USAGE ON SCHEMA public TO app_user, app_admin, app_readonly")
     op.execute("GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO app_user")
     op.execute("REVOKE INSERT, UPDATE ON audit_log FROM app_user")
+    # A tenant reads only the audit rows of its own changes (old/new data hold whole rows).
+    op.execute("ALTER TABLE audit_log ENABLE ROW LEVEL SECURITY")
+    op.execute(
+        "CREATE POLICY audit_log_tenant_read ON audit_log FOR SELECT TO app_user, app_readonly "
+        "USING (user_id = arc_current_user_id())"
+    )
+    op.execute(
+        "CREATE POLICY audit_log_admin_access ON audit_log FOR ALL TO app_admin "
+        "USING (true) WITH CHECK (true)"
+    )
     op.execute("GRANT ALL PRIVILEGES ON ALL TABLES IN SCHEMA public TO app_admin")
     op.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO app_readonly")
     op.execute(
@@ -139,6 +153,9 @@ def downgrade() -> None:
     for table in AUDITED:
         op.execute(f"DROP TRIGGER IF EXISTS {table}_audit ON {table}")
     op.execute("DROP FUNCTION IF EXISTS arc_audit_row()")
+    op.execute("DROP POLICY IF EXISTS audit_log_admin_access ON audit_log")
+    op.execute("DROP POLICY IF EXISTS audit_log_tenant_read ON audit_log")
+    op.execute("ALTER TABLE audit_log DISABLE ROW LEVEL SECURITY")
     for table in TENANT_PREDICATES:
         op.execute(f"DROP POLICY IF EXISTS {table}_admin_access ON {table}")
         op.execute(f"DROP POLICY IF EXISTS {table}_tenant_isolation ON {table}")

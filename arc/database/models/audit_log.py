@@ -1,5 +1,6 @@
 import uuid
 from datetime import datetime
+from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
 from sqlalchemy import CheckConstraint, Index, text
@@ -25,7 +26,7 @@ class AuditLog(Base):
     user_id: Mapped[uuid.UUID | None]
     old_data: Mapped[dict[str, Any] | None]
     new_data: Mapped[dict[str, Any] | None]
-    ip_address: Mapped[str | None] = mapped_column(INET)
+    ip_address: Mapped[IPv4Address | IPv6Address | None] = mapped_column(INET)
     user_agent: Mapped[str | None]
     modal_call_context: Mapped[dict[str, Any] | None]
     timestamp: Mapped[datetime | None] = mapped_column(server_default=text("now()"))

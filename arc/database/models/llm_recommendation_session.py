@@ -14,10 +14,8 @@ class LLMRecommendationSession(Base):
 
     __tablename__ = "llm_recommendation_sessions"
     __table_args__ = (
-        CheckConstraint(
-            "total_outcomes_analyzed >= 0", name="total_outcomes_analyzed_non_negative"
-        ),
-        CheckConstraint("analysis_cost_usd >= 0", name="analysis_cost_usd_non_negative"),
+        CheckConstraint("total_outcomes_analyzed >= 0", name="outcomes_non_negative"),
+        CheckConstraint("analysis_cost_usd >= 0", name="cost_non_negative"),
         CheckConstraint(
             "session_status IN ('running', 'completed', 'failed')", name="session_status_allowed"
         ),

@@ -16,7 +16,7 @@ class Simulation(Base):
 
     __tablename__ = "simulations"
     __table_args__ = (
-        CheckConstraint("array_length(scenario_set, 1) > 0", name="scenario_set_not_empty"),
+        CheckConstraint("cardinality(scenario_set) > 0", name="scenario_set_not_empty"),
         CheckConstraint("length(simulation_name) <= 200", name="simulation_name_length"),
         CheckConstraint(
             "status IN ('pending', 'running', 'completed', 'failed', 'cancelled')",
