@@ -1,5 +1,6 @@
 """Typed exceptions. Each names the field and the rule, so a caller can act without parsing text."""
 
+import re
 from typing import Any
 
 
@@ -46,13 +47,26 @@ class ArcIntegrityError(ArcDatabaseError):
         constraint: str | None = None,
         sqlstate: str | None = None,
         table: str | None = None,
+        index: int | None = None,
     ) -> None:
         self.field = field
         self.rule = rule
         self.constraint = constraint
         self.sqlstate = sqlstate
         self.table = table
-        super().__init__(f"{table + '.' if table else ''}{field or '?'}: {rule}")
+        self.index = index
+        where = f"[{index}]." if index is not None else ""
+        super().__init__(f"{where}{table + '.' if table else ''}{field or '?'}: {rule}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "rule": self.rule,
+            "index": self.index,
+            "constraint": self.constraint,
+            "sqlstate": self.sqlstate,
+            "table": self.table,
+        }
 
 
 class ArcTransientError(ArcDatabaseError):
@@ -243,13 +257,27 @@ def translate_error(exc: BaseException, *, operation: str | None = None) -> ArcD
     table = getattr(driver, "table_name", None) if driver is not None else None
     column = getattr(driver, "column_name", None) if driver is not None else None
     field: str | None = column
-    rule = _SQLSTATE_RULES.get(code or "", None)
+    rule = _SQLSTATE_RULES.get(code or "")
     if rule is None:
         message = getattr(driver, "message", None) or str(exc).splitlines()[0]
         rule = str(message)
+    if table and table.startswith("_hyper_"):
+        table = None  # a TimescaleDB chunk: name the hypertable (from the constraint) instead
     if constraint:
+        # Chunk copies of a hypertable's constraints are named "<n>_<m>_<original name>".
+        constraint = _CHUNK_PREFIX.sub("", constraint)
         c_table, c_field, c_rule = describe_constraint(constraint)
-        table = table or c_table
+        table = c_table or table
         field = field or c_field
         rule = c_rule or rule
+    detail = getattr(driver, "detail", None) if driver is not None else None
+    if code == "23503" and isinstance(detail, str):
+        match = _FK_DETAIL.search(detail)
+        if match:
+            field = field or match.group(1)
+            rule = f"{rule} (no {match.group(3)} row has {match.group(1)}={match.group(2)})"
     return ArcIntegrityError(field, rule, constraint=constraint, sqlstate=code, table=table)
+
+
+_CHUNK_PREFIX = re.compile(r"^\d+_\d+_")
+_FK_DETAIL = re.compile(r'Key \((.+?)\)=\((.*?)\) is not present in table "(.+?)"')

@@ -1,0 +1,369 @@
+"""What every repository shares: the caller's connection, and idempotent batch inserts.
+
+Repositories never commit: the caller owns the transaction (`async with engine.begin()`).
+
+Batch inserts report, per call, which rows were new, which were duplicates (already stored:
+a retried batch), and which the database rejected (with the typed reason). Two paths write
+the same rows with the same guarantees:
+
+- `insert_values`: the design card's Core `insert(...).values(rows)` with ON CONFLICT DO
+  NOTHING on the (id, time) key and RETURNING the key, chunked below asyncpg's 32,767 bind
+  parameters. Simple; used for small batches.
+- `insert_copy`: binary COPY (asyncpg, on the same connection and transaction) into a
+  per-connection temporary staging table, then one Core `insert(...).from_select(...)` with
+  the same ON CONFLICT DO NOTHING ... RETURNING. Several times faster for large batches
+  because nothing is compiled per row (see bench/ingest.py).
+
+Rows the database refuses (e.g. a foreign key to an unknown simulation) are isolated by
+bisecting the failing chunk under savepoints, so every good row is stored.
+"""
+
+import functools
+import random
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    TypeDecorator,
+    bindparam,
+    cast,
+    literal,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REAL
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from arc.database.engine import json_dumps
+from arc.database.errors import ArcIntegrityError, is_transient, sqlstate_of, translate_error
+from arc.database.validation import JsonText
+
+log = structlog.get_logger(__name__)
+
+# asyncpg refuses statements with more than 32,767 bind parameters.
+MAX_BIND_PARAMETERS = 32_767
+_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+Key = tuple[Any, ...]
+Row = dict[str, Any]
+
+
+@dataclass
+class InsertReport:
+    """What one batch insert did. Indexes refer to the rows passed in."""
+
+    inserted: list[Key] = field(default_factory=list)
+    duplicates: list[Key] = field(default_factory=list)
+    rejected: list[tuple[int, ArcIntegrityError]] = field(default_factory=list)
+
+    @property
+    def stored(self) -> int:
+        return len(self.inserted) + len(self.duplicates)
+
+    def merge(self, other: "InsertReport", offset: int = 0) -> None:
+        self.inserted.extend(other.inserted)
+        self.duplicates.extend(other.duplicates)
+        self.rejected.extend((i + offset, e) for i, e in other.rejected)
+
+
+def _permanent(exc: BaseException) -> ArcIntegrityError | None:
+    """The typed error when `exc` is a row-level rejection; None when it must propagate."""
+    if not isinstance(exc, DBAPIError) or is_transient(exc):
+        return None
+    translated = translate_error(exc)
+    return translated if isinstance(translated, ArcIntegrityError) else None
+
+
+def json_bindable(row: Row) -> Row:
+    """Bind pre-serialised JSON (JsonText) as text cast to jsonb, so it is not encoded twice."""
+    return {
+        k: cast(literal(str(v), Text()), JSONB) if isinstance(v, JsonText) else v
+        for k, v in row.items()
+    }
+
+
+class JsonTextType(TypeDecorator[Any]):
+    """jsonb bound as text plus a SQL cast: JSON that validation already serialised is sent as
+    is (JSONB's own bind processing would encode the string a second time)."""
+
+    impl = Text
+    cache_ok = True
+
+    def bind_expression(self, bindvalue: Any) -> Any:
+        return cast(bindvalue, JSONB)
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        if value is None or isinstance(value, str):
+            return value
+        return json_dumps(value)
+
+
+@functools.cache
+def _shadow_table(table: Table) -> Table:
+    """`table` with its jsonb columns typed JsonTextType (same name, same columns)."""
+    return Table(
+        table.name,
+        MetaData(),
+        *[
+            Column(
+                c.name,
+                JsonTextType() if isinstance(c.type, JSONB) else c.type,
+                primary_key=c.primary_key,
+            )
+            for c in table.columns
+        ],
+    )
+
+
+class BaseRepository:
+    """Holds the caller's connection; subclasses add methods named after the domain."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+
+class BatchInserter:
+    """Idempotent chunked batch insert into one table keyed by (id, time)."""
+
+    def __init__(self, conn: AsyncConnection, table: Table, key: Sequence[str]) -> None:
+        self.conn = conn
+        self.table = table
+        self.key = tuple(key)
+        self.columns = [c.name for c in table.columns]
+        self._json_columns = {c.name for c in table.columns if isinstance(c.type, JSONB)}
+        self._stage = _staging_table(table)
+        self._shadow = _shadow_table(table)
+        self.isolate = True  # bisect failing chunks under savepoints
+        self._executemany = False
+        self.optimistic = True  # try a direct COPY first (see _copy_direct)
+        self._vector_columns = {c.name for c in table.columns if isinstance(c.type, Vector)}
+
+    # ------------------------------------------------------------------ values path
+
+    def chunk_size(self) -> int:
+        return max(1, (MAX_BIND_PARAMETERS - 10) // len(self.columns))
+
+    async def insert_values(
+        self, rows: Sequence[Row], chunk_size: int | None = None, *, executemany: bool = False
+    ) -> InsertReport:
+        """Core insert().values() per chunk; ON CONFLICT DO NOTHING; RETURNING the key.
+
+        `executemany=True` sends the chunk as parameter sets of one cached statement
+        (SQLAlchemy's insertmanyvalues) instead of one multi-row VALUES compiled per call.
+        """
+        self._executemany = executemany
+        report = InsertReport()
+        size = min(chunk_size or self.chunk_size(), self.chunk_size())
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            report.merge(await self._isolate(chunk, self._values_once), offset=start)
+        return report
+
+    async def _values_once(self, chunk: Sequence[Row]) -> list[Key]:
+        key_cols = [self._shadow.c[k] for k in self.key]
+        if len(chunk) == 1 or self._executemany:
+            # Plain bind parameters: the statement is compiled once and cached.
+            stmt = (
+                pg_insert(self._shadow)
+                .on_conflict_do_nothing(index_elements=key_cols)
+                .returning(*key_cols)
+            )
+            params = [{n: row.get(n) for n in self.columns} for row in chunk]
+            result = await self.conn.execute(stmt, params[0] if len(params) == 1 else params)
+        else:
+            # The design card's multi-row INSERT ... VALUES (compiled per call: see bench).
+            stmt = (
+                pg_insert(self._shadow)
+                .values([{n: row.get(n) for n in self.columns} for row in chunk])
+                .on_conflict_do_nothing(index_elements=key_cols)
+                .returning(*key_cols)
+            )
+            result = await self.conn.execute(stmt)
+        return [tuple(r) for r in result.all()]
+
+    # ------------------------------------------------------------------ COPY path
+
+    async def insert_copy(self, rows: Sequence[Row]) -> InsertReport:
+        """Binary COPY into a staging temp table, then INSERT ... SELECT ... ON CONFLICT."""
+        if not rows:
+            return InsertReport()
+        if self.optimistic and not any(
+            row.get(c) is not None for row in rows for c in self._vector_columns
+        ):
+            direct = await self._copy_direct(rows)
+            if direct is not None:
+                return direct
+        stage = self._stage
+        await self.conn.execute(text(stage.create_sql))  # also opens the driver transaction
+        batch = random.randint(1, 2_000_000_000)
+        records = [self._record(batch, i, row) for i, row in enumerate(rows)]
+        raw = await self.conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        if not driver.is_in_transaction():  # pragma: no cover - guards the atomicity claim
+            raise RuntimeError("COPY must run inside the caller's transaction")
+        await driver.copy_records_to_table(
+            stage.name, records=records, columns=["arc_batch", "arc_row", *self.columns]
+        )
+
+        async def run(chunk_range: tuple[int, int]) -> list[Key]:
+            lo, hi = chunk_range
+            result = await self.conn.execute(stage.insert_stmt, {"b": batch, "lo": lo, "hi": hi})
+            return [tuple(r) for r in result.all()]
+
+        report = await self._isolate_range(rows, 0, len(rows) - 1, run)
+        return report
+
+    async def _copy_direct(self, rows: Sequence[Row]) -> InsertReport | None:
+        """Fast path: COPY straight into the table under a savepoint.
+
+        Succeeds only when every row is new and valid (then all are reported inserted); any
+        conflict or rejection rolls the savepoint back and returns None, and the caller takes
+        the staging path, which sorts out duplicates and bad rows. Same guarantees, and the
+        common case (a first delivery of good rows) skips the staging table and the
+        speculative insertion of ON CONFLICT.
+        """
+        columns = [c for c in self.columns if c not in self._vector_columns]
+        records = [tuple(self._value(row, c) for c in columns) for row in rows]
+        await self.conn.execute(text("SELECT 1"))  # opens the driver transaction if needed
+        raw = await self.conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        try:
+            async with self.conn.begin_nested():
+                await driver.copy_records_to_table(
+                    self.table.name, records=records, columns=columns
+                )
+        except DBAPIError as exc:
+            if _permanent(exc) is None:
+                raise
+            return None
+        except Exception as exc:  # asyncpg raises its own classes from copy_records_to_table
+            if is_transient(exc) or sqlstate_of(exc) is None:
+                raise
+            return None
+        return InsertReport(inserted=[tuple(row[k] for k in self.key) for row in rows])
+
+    def _value(self, row: Row, name: str) -> Any:
+        value = row.get(name)
+        if name in self._json_columns and value is not None and not isinstance(value, str):
+            return json_dumps(value)
+        return value
+
+    def _record(self, batch: int, position: int, row: Row) -> tuple[Any, ...]:
+        values: list[Any] = [batch, position]
+        for name in self.columns:
+            value = row.get(name)
+            if name in self._json_columns and value is not None and not isinstance(value, str):
+                value = json_dumps(value)
+            values.append(value)
+        return tuple(values)
+
+    # ------------------------------------------------------------------ isolation
+
+    def _classify(self, rows: Sequence[Row], returned: list[Key]) -> InsertReport:
+        new = set(returned)
+        report = InsertReport()
+        for row in rows:
+            key = tuple(row[k] for k in self.key)
+            (report.inserted if key in new else report.duplicates).append(key)
+        return report
+
+    async def _isolate(self, chunk: Sequence[Row], once: Any) -> InsertReport:
+        """Insert `chunk` under a savepoint; on a row-level rejection, bisect to find it."""
+        if not self.isolate and len(chunk) == 1:
+            # One row and the caller rolls back on any rejection: no savepoint needed.
+            try:
+                return self._classify(chunk, await once(chunk))
+            except DBAPIError as exc:
+                error = _permanent(exc)
+                if error is None:
+                    raise
+                return InsertReport(rejected=[(0, error)])
+        try:
+            async with self.conn.begin_nested():
+                returned = await once(chunk)
+        except DBAPIError as exc:
+            error = _permanent(exc)
+            if error is None:
+                raise
+            if len(chunk) == 1:
+                return InsertReport(rejected=[(0, error)])
+            mid = len(chunk) // 2
+            report = await self._isolate(chunk[:mid], once)
+            report.merge(await self._isolate(chunk[mid:], once), offset=mid)
+            return report
+        return self._classify(chunk, returned)
+
+    async def _isolate_range(self, rows: Sequence[Row], lo: int, hi: int, run: Any) -> InsertReport:
+        try:
+            async with self.conn.begin_nested():
+                returned = await run((lo, hi))
+        except DBAPIError as exc:
+            error = _permanent(exc)
+            if error is None:
+                raise
+            if lo == hi:
+                return InsertReport(rejected=[(lo, error)])
+            mid = (lo + hi) // 2
+            report = await self._isolate_range(rows, lo, mid, run)
+            report.merge(await self._isolate_range(rows, mid + 1, hi, run))
+            return report
+        return self._classify(rows[lo : hi + 1], returned)
+
+
+@dataclass(frozen=True)
+class _Stage:
+    name: str
+    create_sql: str
+    insert_stmt: Any
+
+
+@functools.cache
+def _staging_table(table: Table) -> _Stage:
+    """A temp table mirroring `table` (vectors staged as real[]), plus batch/row numbers."""
+    name = f"arc_stage_{table.name}"
+    md = MetaData()
+    stage_cols: list[Column[Any]] = [Column("arc_batch", Integer), Column("arc_row", Integer)]
+    ddl = ["arc_batch integer", "arc_row integer"]
+    for col in table.columns:
+        if isinstance(col.type, Vector):
+            stage_cols.append(Column(col.name, ARRAY(REAL)))
+            ddl.append(f"{col.name} real[]")
+        else:
+            stage_cols.append(Column(col.name, col.type))
+            ddl.append(f"{col.name} {col.type.compile(_DIALECT)}")
+    stage = Table(name, md, *stage_cols)
+    create_sql = f"CREATE TEMP TABLE IF NOT EXISTS {name} ({', '.join(ddl)}) ON COMMIT DELETE ROWS"
+    selected = [
+        cast(stage.c[c.name], c.type) if isinstance(c.type, Vector) else stage.c[c.name]
+        for c in table.columns
+    ]
+    key_cols = [c for c in table.primary_key.columns]
+    insert_stmt = (
+        pg_insert(table)
+        .from_select(
+            [c.name for c in table.columns],
+            select(*selected).where(
+                stage.c.arc_batch == bindparam("b"),
+                stage.c.arc_row.between(bindparam("lo"), bindparam("hi")),
+            ),
+        )
+        .on_conflict_do_nothing(index_elements=key_cols)
+        .returning(*key_cols)
+    )
+    return _Stage(name=name, create_sql=create_sql, insert_stmt=insert_stmt)
+
+
+def new_id() -> uuid.UUID:
+    return uuid.uuid4()

@@ -1,0 +1,226 @@
+"""Ingest throughput of the write path against raw asyncpg COPY, measured in the same run.
+
+Creates its own scratch database (provision + migrate), then writes ARC_BENCH_ROWS outcomes
+(default 100,000; trajectories of about 1.6 KB as in seed 003) in batches of 1,000 through:
+
+  (a)  raw asyncpg copy_records_to_table, one connection          -- reference for (b), (c)-1
+  (b)  ArcDBClient.record_outcomes_batch (auto: binary COPY into a staging table, then
+       INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING), plus the two Core paths:
+       insert().values() (the design card) and executemany (insertmanyvalues)
+  (c)  BatchExecutionRecorder with 1 producer and with 8 concurrent producers
+  (d)  raw COPY over 8 connections in parallel                     -- reference for (c)-8
+
+The references do the work any caller must do too (JSON-encode the trajectory, make ids),
+inside the timed section; the Arc paths also validate every row.
+"""
+
+import asyncio
+import json
+import os
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from sqlalchemy import text
+
+from arc.database import migrate
+from arc.database.client import ArcDBClient
+from arc.database.provision import drop_database, ensure_database, with_database
+from arc.database.recorder import BatchExecutionRecorder
+from arc.database.settings import to_asyncpg_url
+
+BATCH = 1000
+COPY_COLUMNS = [
+    "outcome_id", "simulation_id", "scenario_id", "execution_time", "status",
+    "reliability_score", "execution_time_ms", "tokens_used", "cost_usd", "trajectory",
+    "metrics", "modal_call_id", "sandbox_id", "error_code", "error_category",
+]  # fmt: skip
+
+
+def _trajectory(i: int, ok: bool) -> dict[str, Any]:
+    steps = [
+        {
+            "type": "tool_call",
+            "tool_name": ("weather_api", "geocode", "search")[k % 3],
+            "arguments": {"city": f"city_{i % 97}", "units": "metric", "step": k},
+            "duration_ms": 100.0 + (i * 7 + k) % 400,
+            "success": ok or k < 2,
+            "output": "Partly cloudy, 18C, wind 12 km/h from the north-west, humidity 61%. ",
+        }
+        for k in range(4)
+    ]
+    return {
+        "start_time": datetime.now(UTC).isoformat(),
+        "status": "success" if ok else "error",
+        "task_prompt": f"What's the weather in city {i % 97}? Answer with the temperature.",
+        "final_response": "The weather is partly cloudy with 18C and light wind." * 2,
+        "execution_time_seconds": 2.5,
+        "full_trajectory": steps,
+        "token_usage": {"prompt_tokens": 150, "completion_tokens": 50, "total_tokens": 200},
+    }
+
+
+def _rows(n: int, sims: list[str], scenarios: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    for i in range(n):
+        ok = i % 5 != 0
+        rows.append(
+            {
+                "simulation_id": sims[i % len(sims)],
+                "scenario_id": scenarios[i % len(scenarios)],
+                "status": "success" if ok else "error",
+                "reliability_score": random.random(),
+                "execution_time_ms": 1000.0 + i % 5000,
+                "tokens_used": 200 + i % 300,
+                "cost_usd": 0.006,
+                "trajectory": _trajectory(i, ok),
+                "metrics": {"grade": "B", "dimension_scores": {"tool_execution": 0.9}},
+                "modal_call_id": f"call_{i}",
+                "sandbox_id": f"sandbox_{i % 64}",
+                "error_code": None if ok else "tool_failure",
+                "error_category": None if ok else "tool_error",
+            }
+        )
+    return rows
+
+
+def _record(row: dict[str, Any], now: datetime) -> tuple[Any, ...]:
+    return (
+        uuid.uuid4(), uuid.UUID(row["simulation_id"]), row["scenario_id"], now, row["status"],
+        row["reliability_score"], row["execution_time_ms"], row["tokens_used"],
+        row["cost_usd"], json.dumps(row["trajectory"]), json.dumps(row["metrics"]),
+        row["modal_call_id"], row["sandbox_id"], row["error_code"], row["error_category"],
+    )  # fmt: skip
+
+
+async def _connect(url: str) -> asyncpg.Connection:
+    u, ssl = to_asyncpg_url(url)
+    return await asyncpg.connect(
+        user=u.username, password=u.password, host=u.host, port=u.port, database=u.database,
+        ssl=ssl,
+    )  # fmt: skip
+
+
+async def _raw_copy(conn: asyncpg.Connection, rows: list[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), BATCH):
+        now = datetime.now(UTC)
+        records = [_record(r, now) for r in rows[start : start + BATCH]]
+        async with conn.transaction():
+            await conn.copy_records_to_table("outcomes", records=records, columns=COPY_COLUMNS)
+
+
+async def _timed(label: str, n: int, fn: Callable[[], Awaitable[None]]) -> tuple[str, int, float]:
+    started = time.perf_counter()
+    await fn()
+    return label, n, time.perf_counter() - started
+
+
+def _split(rows: list[dict[str, Any]], parts: int) -> list[list[dict[str, Any]]]:
+    return [rows[i::parts] for i in range(parts)]
+
+
+async def _setup(client: ArcDBClient) -> tuple[list[str], list[str]]:
+    config_id, version_id = uuid.uuid4(), uuid.uuid4()
+    async with client.engine.begin() as conn:
+        await conn.execute(
+            text("INSERT INTO configurations (config_id, name, user_id) VALUES (:c, 'bench', :u)"),
+            {"c": config_id, "u": uuid.uuid4()},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO config_versions (version_id, config_id, version_number, raw_yaml,"
+                " parsed_config, config_hash) VALUES (:v, :c, 1, 'model: m',"
+                " CAST(:p AS jsonb), :h)"
+            ),
+            {"v": version_id, "c": config_id, "p": '{"model":"m","temperature":0.2}',
+             "h": "b" * 64},
+        )  # fmt: skip
+    scenarios = [
+        {"id": f"bench_{i}", "name": f"Bench scenario {i}", "task_prompt": "A benchmark task."}
+        for i in range(50)
+    ]
+    sims = [
+        await client.create_simulation(version_id, scenarios, simulation_name=f"bench {s}")
+        for s in range(20)
+    ]
+    return sims, [s["id"] for s in scenarios]
+
+
+async def run(server_url: str) -> None:
+    n = int(os.environ.get("ARC_BENCH_ROWS", "100000"))
+    n_values = min(n, int(os.environ.get("ARC_BENCH_VALUES_ROWS", "10000")))
+    url = with_database(server_url, f"arc_bench_ingest_{os.getpid()}")
+    await ensure_database(url)
+    try:
+        await asyncio.to_thread(migrate.upgrade, url)
+        client = ArcDBClient(url, log_level="WARNING", application_name="arc-bench-ingest")
+        await client.initialize()
+        sims, scenarios = await _setup(client)
+        rows = _rows(n, sims, scenarios)
+        size = len(json.dumps(rows[0]["trajectory"]))
+        print(f"\ningest: {n:,} outcomes, trajectory about {size:,} bytes, batches of {BATCH:,}")
+        results: list[tuple[str, int, float]] = []
+
+        raw = await _connect(url)
+        results.append(
+            await _timed("(a) raw asyncpg COPY, 1 conn", n, lambda: _raw_copy(raw, rows))
+        )
+        await raw.close()
+
+        async def batches(method: str, subset: list[dict[str, Any]]) -> None:
+            for start in range(0, len(subset), BATCH):
+                await client.record_outcomes_batch(subset[start : start + BATCH], method=method)
+
+        results.append(
+            await _timed("(b) record_outcomes_batch (COPY)", n, lambda: batches("auto", rows))
+        )
+        sub = rows[:n_values]
+        results.append(
+            await _timed("(b') Core insert().values()", len(sub), lambda: batches("values", sub))
+        )
+        results.append(
+            await _timed("(b'') Core executemany", len(sub), lambda: batches("executemany", sub))
+        )
+
+        async def recorded(producers: int) -> None:
+            recorder = BatchExecutionRecorder(client, batch_size=BATCH, flush_interval=5.0)
+
+            async def produce(part: list[dict[str, Any]]) -> None:
+                for row in part:
+                    await recorder.record_outcome(row)
+
+            await asyncio.gather(*(produce(p) for p in _split(rows, producers)))
+            await recorder.close()
+
+        results.append(await _timed("(c) recorder, 1 producer", n, lambda: recorded(1)))
+        results.append(await _timed("(c) recorder, 8 producers", n, lambda: recorded(8)))
+
+        async def parallel_copy() -> None:
+            conns = [await _connect(url) for _ in range(8)]
+            try:
+                await asyncio.gather(
+                    *(_raw_copy(c, p) for c, p in zip(conns, _split(rows, 8), strict=True))
+                )
+            finally:
+                for c in conns:
+                    await c.close()
+
+        results.append(await _timed("(d) raw asyncpg COPY, 8 conns", n, parallel_copy))
+        await client.close()
+    finally:
+        await drop_database(url)
+
+    rate = {label: count / seconds for label, count, seconds in results}
+    ref1 = rate["(a) raw asyncpg COPY, 1 conn"]
+    ref8 = rate["(d) raw asyncpg COPY, 8 conns"]
+    print(f"{'method':<36} {'rows':>8} {'seconds':>8} {'rows/s':>9} {'vs (a)':>7} {'vs (d)':>7}")
+    for label, count, seconds in results:
+        r = rate[label]
+        print(
+            f"{label:<36} {count:>8,} {seconds:>8.2f} {r:>9,.0f} {r / ref1:>7.2f} {r / ref8:>7.2f}"
+        )
+    print("targets: (b) and (c)-1 >= 0.80 x (a); (c)-8 >= 0.80 x (d)")
