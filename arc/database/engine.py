@@ -7,6 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
+from sqlalchemy import event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -14,6 +16,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from arc.database.errors import is_unusable_connection
 from arc.database.settings import DatabaseSettings
 
 log = structlog.get_logger("arc.database.engine")
@@ -81,6 +84,7 @@ def build_engine(
         hide_parameters=True,  # bound values (trajectories, logs) never go into error texts
         connect_args=connect_args,
     )
+    event.listen(engine.sync_engine, "handle_error", _invalidate_unusable_connections)
     log.info(
         "db.engine_created",
         url=settings.redacted_url,
@@ -90,6 +94,16 @@ def build_engine(
         pgbouncer=pgbouncer,
     )
     return engine
+
+
+def _invalidate_unusable_connections(context: ExceptionContext) -> None:
+    """Make the pool drop a connection asyncpg reports as closed or stuck mid-operation.
+
+    SQLAlchemy recognises only some disconnect texts; a COPY cut off by a terminated backend
+    leaves asyncpg answering "another operation is in progress" on that connection forever.
+    """
+    if not context.is_disconnect and is_unusable_connection(context.original_exception):
+        context.is_disconnect = True
 
 
 def engine_from_settings(settings: DatabaseSettings) -> AsyncEngine:

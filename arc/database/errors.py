@@ -142,6 +142,22 @@ def _driver_error(exc: BaseException) -> BaseException | None:
     return None
 
 
+# asyncpg InterfaceError texts that mean the connection itself is gone or stuck (e.g. a COPY
+# cut off by a terminated backend): the transaction must rerun on another connection.
+UNUSABLE_CONNECTION = ("closed", "connection", "another operation is in progress")
+
+
+def is_unusable_connection(exc: BaseException) -> bool:
+    """True when the driver connection behind `exc` can never be used again."""
+    for item in _exception_chain(exc):
+        name = type(item).__name__
+        if name == "ConnectionDoesNotExistError":
+            return True
+        if name == "InterfaceError" and any(m in str(item).lower() for m in UNUSABLE_CONNECTION):
+            return True
+    return False
+
+
 def is_transient(exc: BaseException) -> bool:
     """True when re-running the whole transaction may succeed."""
     if isinstance(exc, ArcTransientError):
@@ -171,7 +187,7 @@ def is_transient(exc: BaseException) -> bool:
         ):
             return True
         text = str(item).lower()
-        if name == "InterfaceError" and ("closed" in text or "connection" in text):
+        if name == "InterfaceError" and any(marker in text for marker in UNUSABLE_CONNECTION):
             return True
     return False
 

@@ -167,3 +167,16 @@ async def test_with_retry_decorator() -> None:
         return calls
 
     assert await flaky() == 2
+
+
+class InterfaceError(Exception):
+    """Stands in for asyncpg's InterfaceError, which the classifier recognises by name."""
+
+
+def test_a_connection_stuck_mid_operation_is_transient_and_unusable() -> None:
+    from arc.database.errors import is_transient, is_unusable_connection
+
+    stuck = InterfaceError("cannot perform operation: another operation is in progress")
+    assert is_transient(stuck)
+    assert is_unusable_connection(stuck)
+    assert not is_unusable_connection(InterfaceError("invalid input for query argument $1"))
