@@ -12,7 +12,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from arc.database import migrate
@@ -107,7 +106,3 @@ def _full_edition_only(request: pytest.FixtureRequest) -> None:
             f"this server runs TimescaleDB {caps.timescaledb_version} under the "
             f"'{caps.license}' license"
         )
-
-
-async def scalar(conn: AsyncConnection | AsyncSession, sql: str, **params: object) -> object:
-    return (await conn.execute(text(sql), params)).scalar()

@@ -17,7 +17,8 @@ from typing import Any
 
 from arc.database.engine import _json_default
 from arc.database.errors import ArcValidationError
-from arc.database.models.base import EMBEDDING_DIMENSIONS
+from arc.database.models import FailurePattern, Outcome, ToolUsage
+from arc.database.models.base import EMBEDDING_DIMENSIONS, Base
 from arc.database.models.failure_pattern import FAILURE_CATEGORIES
 from arc.database.models.outcome import ERROR_CATEGORIES, OUTCOME_STATUSES
 from arc.database.models.scenario import DIFFICULTY_LEVELS
@@ -350,37 +351,19 @@ def check_scenario_id(value: Any, field: str = "scenario_id", index: int | None 
     return text
 
 
+def _columns(model: type[Base]) -> frozenset[str]:
+    """The fields a row of `model` may carry: exactly its table's columns."""
+    return frozenset(column.name for column in model.__table__.columns)
+
+
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
 # ----------------------------------------------------------------------------- outcomes
 
-OUTCOME_FIELDS = frozenset(
-    {
-        "outcome_id",
-        "simulation_id",
-        "scenario_id",
-        "execution_time",
-        "status",
-        "reliability_score",
-        "execution_time_ms",
-        "tokens_used",
-        "cost_usd",
-        "trajectory",
-        "trajectory_embedding",
-        "metrics",
-        "execution_metadata",
-        "metadata",  # seed 002 §10D's name for execution_metadata
-        "modal_call_id",
-        "sandbox_id",
-        "sandbox_logs",
-        "retry_count",
-        "error_code",
-        "error_category",
-        "created_at",
-    }
-)
+# The columns of the model, plus "metadata": seed 002 §10D's name for execution_metadata.
+OUTCOME_FIELDS = _columns(Outcome) | {"metadata"}
 
 
 def normalize_outcome(data: Any, index: int | None = None, *, fill_trajectory: bool = True) -> Row:
@@ -456,23 +439,7 @@ def normalize_outcome(data: Any, index: int | None = None, *, fill_trajectory: b
 
 # ----------------------------------------------------------------------------- tool usage
 
-TOOL_USAGE_FIELDS = frozenset(
-    {
-        "usage_id",
-        "outcome_id",
-        "execution_time",
-        "tool_name",
-        "call_count",
-        "avg_duration_ms",
-        "success_rate",
-        "tool_sequence",
-        "total_cost_usd",
-        "error_types",
-        "modal_function_calls",
-        "sandbox_tool_logs",
-        "created_at",
-    }
-)
+TOOL_USAGE_FIELDS = _columns(ToolUsage)
 
 
 def normalize_tool_usage(
@@ -514,25 +481,7 @@ def normalize_tool_usage(
 
 # ----------------------------------------------------------------------------- failure patterns
 
-FAILURE_PATTERN_FIELDS = frozenset(
-    {
-        "pattern_id",
-        "outcome_id",
-        "execution_time",
-        "failure_type",
-        "failure_category",
-        "error_message",
-        "error_embedding",
-        "pattern_cluster_id",
-        "cluster_confidence",
-        "similar_failures_count",
-        "recovery_attempted",
-        "recovery_successful",
-        "resolution_steps",
-        "llm_analysis",
-        "created_at",
-    }
-)
+FAILURE_PATTERN_FIELDS = _columns(FailurePattern)
 
 
 def normalize_failure_pattern(

@@ -8,7 +8,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from arc.database.models.base import Base
 
 SIMULATION_STATUSES = ("pending", "running", "completed", "failed", "cancelled")
-TERMINAL_SIMULATION_STATUSES = ("completed", "failed", "cancelled")
 
 
 class Simulation(Base):
