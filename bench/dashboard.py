@@ -22,12 +22,12 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from arc.database import migrate
 from arc.database.analytics import ArcAnalytics
-from arc.database.engine import build_engine
-from arc.database.maintenance import refresh_aggregates
-from arc.database.provision import drop_database, ensure_database, with_database
-from arc.database.timescale import detect_async
+from arc.database.core.engine import build_engine
+from arc.database.core.timescale import detect_async
+from arc.database.ops.maintenance import refresh_aggregates
+from arc.database.ops.provision import drop_database, ensure_database, with_database
+from arc.database.schema import migrate
 
 DAYS = 30
 SIMS_PER_DAY = 200

@@ -27,11 +27,11 @@ from typing import Any
 import asyncpg
 from sqlalchemy import text
 
-from arc.database import migrate
-from arc.database.client import ArcDBClient
-from arc.database.provision import drop_database, ensure_database, with_database
-from arc.database.recorder import BatchExecutionRecorder
-from arc.database.settings import to_asyncpg_url
+from arc.database.core.settings import to_asyncpg_url
+from arc.database.ingest.client import ArcDBClient
+from arc.database.ingest.recorder import BatchExecutionRecorder
+from arc.database.ops.provision import drop_database, ensure_database, with_database
+from arc.database.schema import migrate
 
 BATCH = 1000
 COPY_COLUMNS = [

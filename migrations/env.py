@@ -11,8 +11,8 @@ from alembic import context
 from sqlalchemy import Connection, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from arc.database.core.settings import DatabaseSettings
 from arc.database.models import Base
-from arc.database.settings import DatabaseSettings
 
 config = context.config
 target_metadata = Base.metadata

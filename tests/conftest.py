@@ -14,10 +14,10 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from arc.database import migrate
-from arc.database.engine import build_engine
-from arc.database.provision import drop_database, ensure_database, with_database
-from arc.database.timescale import TimescaleCapabilities, detect_async
+from arc.database.core.engine import build_engine
+from arc.database.core.timescale import TimescaleCapabilities, detect_async
+from arc.database.ops.provision import drop_database, ensure_database, with_database
+from arc.database.schema import migrate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

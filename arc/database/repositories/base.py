@@ -46,9 +46,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from arc.database.engine import json_dumps
-from arc.database.errors import ArcIntegrityError, is_transient, sqlstate_of, translate_error
-from arc.database.validation import JsonText
+from arc.database.core.errors import ArcIntegrityError, is_transient, sqlstate_of, translate_error
+from arc.database.core.jsonb import JsonText, json_dumps
 
 log = structlog.get_logger(__name__)
 

@@ -1,0 +1,1 @@
+"""One module per `arc-db` command; each has `register(subparsers)`."""

@@ -1,0 +1,406 @@
+"""Agent configurations: immutable YAML versions, deduplication, diffs and their review.
+
+Transactions: every public method takes an `AsyncSession` as its first argument and never
+commits; the caller owns the transaction::
+
+    factory = session_factory(engine)
+    async with factory.begin() as session:
+        created = await manager.create_config_version(session, config_id, raw_yaml)
+
+so that a recommendation can be applied and its new version written in one transaction.
+
+Rules (seed 001 #6, 002 §8C, with the seed's bugs fixed):
+- a configuration's YAML must parse (yaml.safe_load) to a mapping with `model` (non-empty
+  string) and `temperature` (a number in 0..2), at most 1 MiB; otherwise ArcValidationError.
+- deduplication is per configuration and against its latest version: submitting the
+  content the configuration already has returns that version (created=False). The seed
+  looked the hash up across all tenants, which returned another tenant's version id.
+  Reverting to an older content creates a new version, so `latest` always moves forward.
+- version numbers come from max+1 under a FOR UPDATE lock of the configuration row; a unique
+  violation (a writer that did not lock) is retried inside a savepoint.
+- each new version (after the first) gets a `config_diffs` row against the previous latest:
+  a unified diff of the raw YAML (truncated with a marker at 512 KiB) and a change summary
+  on flattened dotted keys.
+"""
+
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from arc.database.configs.parsing import (
+    ConfigDiffResult,
+    ParsedConfig,
+    compute_diff,
+    parse_config,
+)
+from arc.database.core.errors import ArcNotFoundError, ArcValidationError
+from arc.database.models import EMBEDDING_DIMENSIONS
+from arc.database.models.config_version import GENERATED_BY
+from arc.database.repositories import config_versions as repo
+
+log = structlog.get_logger(__name__)
+
+_NAME_RE = re.compile(r"^[a-zA-Z0-9_\-\s]+$")
+_VERSION_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class VersionResult:
+    """What create_config_version did. created=False: the content was already the latest."""
+
+    config_id: uuid.UUID
+    version_id: uuid.UUID
+    version_number: int
+    config_hash: str
+    created: bool
+    diff_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class ConfigVersionInfo:
+    version_id: uuid.UUID
+    config_id: uuid.UUID
+    version_number: int
+    raw_yaml: str
+    parsed_config: dict[str, Any]
+    config_hash: str
+    generated_by: str | None
+    modal_deployment_id: str | None
+    is_deleted: bool
+    created_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ConfigurationSummary:
+    config_id: uuid.UUID
+    name: str
+    is_active: bool
+    modal_app_id: str | None
+    latest_version_id: uuid.UUID | None
+    latest_version_number: int | None
+    model: str | None
+    parsed_config: dict[str, Any] = field(default_factory=dict)
+
+
+def _validate_name(name: str) -> None:
+    if not isinstance(name, str) or not 3 <= len(name) <= 100:
+        raise ArcValidationError("name", "must be 3 to 100 characters", value=name)
+    if not _NAME_RE.match(name):
+        raise ArcValidationError(
+            "name", "may contain only letters, digits, _, - and spaces", value=name
+        )
+
+
+def _validate_embedding(embedding: Sequence[float] | None) -> None:
+    if embedding is None:
+        return
+    if len(embedding) != EMBEDDING_DIMENSIONS:
+        raise ArcValidationError(
+            "embedding", f"must have {EMBEDDING_DIMENSIONS} dimensions", value=len(embedding)
+        )
+
+
+def _version_info(row: Any) -> ConfigVersionInfo:
+    return ConfigVersionInfo(
+        version_id=row.version_id,
+        config_id=row.config_id,
+        version_number=row.version_number,
+        raw_yaml=row.raw_yaml,
+        parsed_config=row.parsed_config,
+        config_hash=row.config_hash,
+        generated_by=row.generated_by,
+        modal_deployment_id=row.modal_deployment_id,
+        is_deleted=bool(row.is_deleted),
+        created_at=row.created_at,
+    )
+
+
+def _is_unique_violation(exc: IntegrityError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) == "23505" or "23505" in str(exc.orig)
+
+
+class ConfigurationManager:
+    """Versioned agent configurations. Stateless: one instance can serve every tenant."""
+
+    async def create_configuration(
+        self,
+        session: AsyncSession,
+        user_id: uuid.UUID,
+        name: str,
+        config: str | Mapping[str, Any],
+        modal_app_id: str | None = None,
+        *,
+        generated_by: str = "api",
+        modal_deployment_id: str | None = None,
+    ) -> VersionResult:
+        """A new configuration with its first version. A tenant's active names are unique."""
+        _validate_name(name)
+        parsed = parse_config(config)
+        self._check_generated_by(generated_by)
+        await repo.lock_name(session, user_id, name)
+        if await repo.active_config_id_by_name(session, user_id, name) is not None:
+            raise ArcValidationError("name", "already names an active configuration", value=name)
+        config_id = uuid.uuid4()
+        await repo.insert_configuration(
+            session, config_id=config_id, user_id=user_id, name=name, modal_app_id=modal_app_id
+        )
+        result = await self._write_version(
+            session,
+            config_id=config_id,
+            parsed=parsed,
+            previous=None,
+            generated_by=generated_by,
+            modal_deployment_id=modal_deployment_id,
+            embedding=None,
+        )
+        log.info("configs.created", config_id=str(config_id), version_id=str(result.version_id))
+        return result
+
+    async def create_config_version(
+        self,
+        session: AsyncSession,
+        config_id: uuid.UUID,
+        config: str | Mapping[str, Any],
+        generated_by: str = "api",
+        modal_deployment_id: str | None = None,
+        embedding: Sequence[float] | None = None,
+    ) -> VersionResult:
+        """Add a version unless the content equals the latest one (then return the latest)."""
+        parsed = parse_config(config)
+        self._check_generated_by(generated_by)
+        _validate_embedding(embedding)
+        locked = await repo.lock_configuration(session, config_id)
+        if locked is None:
+            raise ArcNotFoundError("configuration", config_id)
+        if not locked.is_active:
+            raise ArcValidationError("config_id", "configuration is deactivated", value=config_id)
+        previous = (
+            await repo.get_version(session, locked.latest_version_id)
+            if locked.latest_version_id is not None
+            else None
+        )
+        if previous is not None and previous.config_hash == parsed.config_hash:
+            log.info("configs.version_deduplicated", config_id=str(config_id))
+            return VersionResult(
+                config_id=config_id,
+                version_id=previous.version_id,
+                version_number=previous.version_number,
+                config_hash=previous.config_hash,
+                created=False,
+            )
+        return await self._write_version(
+            session,
+            config_id=config_id,
+            parsed=parsed,
+            previous=previous,
+            generated_by=generated_by,
+            modal_deployment_id=modal_deployment_id,
+            embedding=embedding,
+        )
+
+    async def _write_version(
+        self,
+        session: AsyncSession,
+        *,
+        config_id: uuid.UUID,
+        parsed: ParsedConfig,
+        previous: Any,
+        generated_by: str,
+        modal_deployment_id: str | None,
+        embedding: Sequence[float] | None,
+    ) -> VersionResult:
+        version_id = uuid.uuid4()
+        number = 0
+        for attempt in range(1, _VERSION_RETRIES + 1):
+            number = await repo.next_version_number(session, config_id)
+            try:
+                async with session.begin_nested():
+                    await repo.insert_version(
+                        session,
+                        version_id=version_id,
+                        config_id=config_id,
+                        version_number=number,
+                        raw_yaml=parsed.raw_yaml,
+                        parsed_config=parsed.config,
+                        config_hash=parsed.config_hash,
+                        generated_by=generated_by,
+                        modal_deployment_id=modal_deployment_id,
+                        embedding=embedding,
+                    )
+                break
+            except IntegrityError as exc:
+                if not _is_unique_violation(exc) or attempt == _VERSION_RETRIES:
+                    raise
+                log.warning("configs.version_number_conflict", config_id=str(config_id))
+        await repo.set_latest_version(session, config_id, version_id)
+        diff_id: uuid.UUID | None = None
+        if previous is not None:
+            diff = compute_diff(
+                previous.raw_yaml,
+                parsed.raw_yaml,
+                previous.parsed_config,
+                parsed.config,
+                before_label=f"v{previous.version_number}",
+                after_label=f"v{number}",
+            )
+            if diff.truncated:
+                log.warning("configs.diff_truncated", config_id=str(config_id))
+            diff_id = uuid.uuid4()
+            await repo.insert_diff(
+                session,
+                diff_id=diff_id,
+                config_id=config_id,
+                version_before=previous.version_id,
+                version_after=version_id,
+                diff_yaml=diff.diff_yaml,
+                change_summary=diff.change_summary,
+                llm_generated=generated_by == "llm_recommendation",
+            )
+        log.info(
+            "configs.version_created",
+            config_id=str(config_id),
+            version_id=str(version_id),
+            version_number=number,
+            generated_by=generated_by,
+        )
+        return VersionResult(
+            config_id=config_id,
+            version_id=version_id,
+            version_number=number,
+            config_hash=parsed.config_hash,
+            created=True,
+            diff_id=diff_id,
+        )
+
+    @staticmethod
+    def _check_generated_by(generated_by: str) -> None:
+        if generated_by not in GENERATED_BY:
+            raise ArcValidationError(
+                "generated_by", f"must be one of {', '.join(GENERATED_BY)}", value=generated_by
+            )
+
+    async def get_active_config(
+        self, session: AsyncSession, name: str, user_id: uuid.UUID
+    ) -> dict[str, Any]:
+        """The latest version of the tenant's active configuration `name` (seed 002 §8C shape)."""
+        row = await repo.active_config(session, user_id, name)
+        if row is None:
+            raise ArcNotFoundError("configuration", name)
+        return {
+            "config": row.parsed_config,
+            "config_id": row.config_id,
+            "version_id": row.version_id,
+            "version_number": row.version_number,
+            "config_hash": row.config_hash,
+            "modal_deployment_id": row.modal_deployment_id,
+            "modal_app_id": row.modal_app_id,
+        }
+
+    async def get_version(self, session: AsyncSession, version_id: uuid.UUID) -> ConfigVersionInfo:
+        row = await repo.get_version(session, version_id)
+        if row is None:
+            raise ArcNotFoundError("config_version", version_id)
+        return _version_info(row)
+
+    async def get_version_history(
+        self, session: AsyncSession, config_id: uuid.UUID, *, include_deleted: bool = False
+    ) -> list[ConfigVersionInfo]:
+        """Versions in ascending version_number order."""
+        if await repo.get_configuration(session, config_id) is None:
+            raise ArcNotFoundError("configuration", config_id)
+        rows = await repo.list_versions(session, config_id, include_deleted=include_deleted)
+        return [_version_info(row) for row in rows]
+
+    async def diff_versions(
+        self, session: AsyncSession, version_a: uuid.UUID, version_b: uuid.UUID
+    ) -> ConfigDiffResult:
+        """Diff two stored versions without writing anything."""
+        a = await self.get_version(session, version_a)
+        b = await self.get_version(session, version_b)
+        return compute_diff(
+            a.raw_yaml,
+            b.raw_yaml,
+            a.parsed_config,
+            b.parsed_config,
+            before_label=f"v{a.version_number}",
+            after_label=f"v{b.version_number}",
+        )
+
+    async def link_modal_deployment(
+        self, session: AsyncSession, version_id: uuid.UUID, modal_deployment_id: str
+    ) -> None:
+        """Record which Modal deployment runs a version (the only mutable field of a version)."""
+        if not modal_deployment_id:
+            raise ArcValidationError("modal_deployment_id", "must be a non-empty string")
+        if not await repo.set_modal_deployment(session, version_id, modal_deployment_id):
+            raise ArcNotFoundError("config_version", version_id)
+        log.info("configs.modal_deployment_linked", version_id=str(version_id))
+
+    async def approve_diff(
+        self, session: AsyncSession, diff_id: uuid.UUID, approver: uuid.UUID
+    ) -> None:
+        await self._decide(session, diff_id, "approved", approver)
+
+    async def reject_diff(
+        self, session: AsyncSession, diff_id: uuid.UUID, approver: uuid.UUID
+    ) -> None:
+        await self._decide(session, diff_id, "rejected", approver)
+
+    async def _decide(
+        self, session: AsyncSession, diff_id: uuid.UUID, status: str, approver: uuid.UUID
+    ) -> None:
+        """A pending diff moves once; repeating the same decision is a no-op, reversing it fails."""
+        after = await repo.decide_diff(session, diff_id, status, approver)
+        if after is None:
+            raise ArcNotFoundError("config_diff", diff_id)
+        if after != status:
+            raise ArcValidationError(
+                "approval_status", f"diff is already {after}", value=str(diff_id)
+            )
+        log.info("configs.diff_decided", diff_id=str(diff_id), status=status)
+
+    async def deactivate_configuration(self, session: AsyncSession, config_id: uuid.UUID) -> None:
+        """Soft delete: versions stay for audit and for simulations that reference them."""
+        if not await repo.deactivate(session, config_id):
+            raise ArcNotFoundError("configuration", config_id)
+        log.info("configs.deactivated", config_id=str(config_id))
+
+    async def search_configurations(
+        self,
+        session: AsyncSession,
+        user_id: uuid.UUID,
+        model: str | None = None,
+        name_contains: str | None = None,
+        *,
+        include_inactive: bool = False,
+        limit: int = 100,
+    ) -> list[ConfigurationSummary]:
+        """The tenant's configurations, filtered by the latest version's model and by name."""
+        rows = await repo.search(
+            session,
+            user_id,
+            model=model,
+            name_contains=name_contains,
+            include_inactive=include_inactive,
+            limit=limit,
+        )
+        return [
+            ConfigurationSummary(
+                config_id=row.config_id,
+                name=row.name,
+                is_active=bool(row.is_active),
+                modal_app_id=row.modal_app_id,
+                latest_version_id=row.version_id,
+                latest_version_number=row.version_number,
+                model=(row.parsed_config or {}).get("model"),
+                parsed_config=row.parsed_config or {},
+            )
+            for row in rows
+        ]

@@ -1,0 +1,1 @@
+"""`arc-db demo` / `make demo`: a simulated evaluation on the embedded database."""

@@ -1,0 +1,1 @@
+"""Operations: health, Prometheus, maintenance, provisioning and data migration."""

@@ -1,0 +1,1 @@
+"""One module per check; each is `async def check(ctx) -> CheckResult`."""

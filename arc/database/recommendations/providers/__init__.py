@@ -1,0 +1,1 @@
+"""LLM providers of the recommendation engine: one module per provider."""
