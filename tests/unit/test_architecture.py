@@ -21,7 +21,8 @@ ALLOWED: dict[str, set[str]] = {
     "ingest": {"models", "core", "repositories", "schema"},
     "configs": {"models", "core", "repositories"},
     "analytics": {"models", "core", "repositories"},
-    "recommendations": {"models", "core", "repositories", "configs", "analytics"},
+    "comparison": {"models", "core", "repositories", "analytics"},
+    "recommendations": {"models", "core", "repositories", "configs", "analytics", "comparison"},
     "ops": {"models", "core", "repositories", "schema", "analytics"},
 }
 # The demo runs everything below it; the command line also runs the demo.

@@ -15,12 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from arc.database.core.errors import ArcValidationError
 from arc.database.core.timescale import TimescaleCapabilities, detect_async
+from arc.database.models.aggregates import DASHBOARD_AGGREGATES
 
 log = structlog.get_logger("arc.database.analytics")
 
 Source = Literal["auto", "aggregate", "raw"]
 Resolved = Literal["aggregate", "raw"]
-AGGREGATES = ("simulation_performance_hourly", "failure_trends_daily", "tool_performance_daily")
+AGGREGATES = tuple(DASHBOARD_AGGREGATES)
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ import os
 import traceback
 from collections.abc import Sequence
 
-from arc.database.cli.commands import bench, demo, health, maintain, migrate
+from arc.database.cli.commands import bench, compare, demo, health, maintain, migrate
 from arc.database.cli.common import EXIT_RUNTIME, EXIT_USAGE, CliError, explain, fail
 
-COMMANDS = (migrate, health, maintain, demo, bench)
+COMMANDS = (migrate, health, maintain, compare, demo, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,12 +1,16 @@
-"""The one async engine of a process, and its session factory."""
+"""The one async engine of a process, its session factory, and `connect` for readers that take
+either an engine or the caller's own connection."""
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -104,3 +108,17 @@ def engine_from_settings(settings: DatabaseSettings) -> AsyncEngine:
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded objects usable after commit (no implicit refresh I/O)."""
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+Bind = AsyncEngine | AsyncConnection
+
+
+@asynccontextmanager
+async def connect(bind: Bind) -> AsyncIterator[AsyncConnection]:
+    """The caller's connection as it is (its transaction, role and tenant setting stay theirs),
+    or a new connection from the engine, closed afterwards."""
+    if isinstance(bind, AsyncConnection):
+        yield bind
+    else:
+        async with bind.connect() as conn:
+            yield conn

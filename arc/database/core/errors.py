@@ -21,6 +21,14 @@ class ArcConfigurationError(ArcDatabaseError):
         super().__init__(f"{setting} {rule}")
 
 
+class ArcMissingExtraError(ArcConfigurationError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+    def __init__(self, extra: str, package: str, feature: str) -> None:
+        self.extra = extra
+        super().__init__(package, f"is needed for {feature}: pip install 'arc-eval-db[{extra}]'")
+
+
 class ArcValidationError(ArcDatabaseError, ValueError):
     """Input broke a rule; raised before anything is written."""
 

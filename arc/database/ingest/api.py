@@ -11,14 +11,10 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from arc.database.core.checks import check_choice, check_number, check_uuid
 from arc.database.core.errors import ArcNotFoundError, ArcValidationError
 from arc.database.ingest.client import ArcDBClient
 from arc.database.ingest.outcome_builder import build_outcome
-from arc.database.ingest.validation import (
-    check_choice,
-    check_number,
-    check_uuid,
-)
 from arc.database.repositories import OutcomeRepository, SimulationRepository
 from arc.database.repositories.base import Row
 

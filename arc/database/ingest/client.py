@@ -16,6 +16,7 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from arc.database.core.checks import check_int, check_uuid
 from arc.database.core.engine import engine_from_settings
 from arc.database.core.errors import (
     ArcDatabaseError,
@@ -36,8 +37,6 @@ from arc.database.ingest.bundle import (
 )
 from arc.database.ingest.client_health import ClientHealth
 from arc.database.ingest.validation import (
-    check_int,
-    check_uuid,
     normalize_failure_pattern,
     normalize_outcome,
     normalize_scenario,

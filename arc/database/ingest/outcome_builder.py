@@ -10,14 +10,12 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from arc.database.core.checks import check_choice, check_number, now_utc
 from arc.database.core.errors import ArcValidationError
 from arc.database.ingest.validation import (
-    check_choice,
-    check_number,
     normalize_failure_pattern,
     normalize_outcome,
     normalize_tool_usage,
-    now_utc,
 )
 from arc.database.models.outcome import ERROR_CATEGORIES
 from arc.database.repositories.base import Row

@@ -20,10 +20,10 @@ from typing import Any
 
 import structlog
 
+from arc.database.core.checks import check_uuid
 from arc.database.core.errors import ArcDatabaseError, ArcTransientError, ArcValidationError
 from arc.database.ingest.client import ArcDBClient
 from arc.database.ingest.validation import (
-    check_uuid,
     normalize_failure_pattern,
     normalize_outcome,
     normalize_tool_usage,

@@ -7,351 +7,42 @@ write reuses them (idempotency). JSON columns are serialised once, during valida
 `JsonText`, which the write path hands to the database without serialising again.
 """
 
-import json
-import math
-import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
+from arc.database.core.checks import (
+    check_bool,
+    check_choice,
+    check_datetime,
+    check_embedding,
+    check_int,
+    check_json,
+    check_mapping,
+    check_number,
+    check_scenario_id,
+    check_text,
+    check_text_list,
+    check_uuid,
+    invalid,
+    now_utc,
+    reject_unknown,
+)
 from arc.database.core.errors import ArcValidationError
-from arc.database.core.jsonb import JsonText, json_default
+from arc.database.core.jsonb import JsonText
 from arc.database.models import FailurePattern, Outcome, ToolUsage
-from arc.database.models.base import EMBEDDING_DIMENSIONS, Base
+from arc.database.models.base import Base
 from arc.database.models.failure_pattern import FAILURE_CATEGORIES
 from arc.database.models.outcome import ERROR_CATEGORIES, OUTCOME_STATUSES
 from arc.database.models.scenario import DIFFICULTY_LEVELS
 from arc.database.models.simulation import SIMULATION_STATUSES
-
-SCENARIO_ID_PATTERN = re.compile(r"^[a-z0-9_]+$")
-INT32_MAX = 2_147_483_647
-REAL_MAX = 3.4028234663852886e38  # largest finite float4; larger values overflow the column
-
-Row = dict[str, Any]
-
-
-# ----------------------------------------------------------------------------- primitives
-
-
-def _fail(field: str, rule: str, value: Any, index: int | None) -> ArcValidationError:
-    shown = value if not isinstance(value, str) or len(value) <= 200 else value[:200] + "..."
-    return ArcValidationError(field, rule, value=shown, index=index)
-
-
-def _utf8_ok(text: str) -> bool:
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def check_text(
-    value: Any,
-    field: str,
-    index: int | None = None,
-    *,
-    required: bool = False,
-    min_length: int | None = None,
-    max_length: int | None = None,
-    pattern: re.Pattern[str] | None = None,
-    pattern_text: str | None = None,
-) -> str | None:
-    if value is None:
-        if required:
-            raise _fail(field, "is required", value, index)
-        return None
-    if not isinstance(value, str):
-        raise _fail(field, "must be a string", value, index)
-    if "\x00" in value:
-        raise _fail(field, "must not contain NUL characters", value, index)
-    if not _utf8_ok(value):
-        raise _fail(field, "must be valid Unicode (no lone surrogates)", value, index)
-    if min_length is not None and len(value) < min_length:
-        raise _fail(field, f"must be at least {min_length} characters", value, index)
-    if max_length is not None and len(value) > max_length:
-        raise _fail(field, f"must be at most {max_length} characters", value, index)
-    if pattern is not None and not pattern.match(value):
-        raise _fail(field, f"must match {pattern_text or pattern.pattern}", value, index)
-    return value
-
-
-def check_number(
-    value: Any,
-    field: str,
-    index: int | None = None,
-    *,
-    required: bool = False,
-    minimum: float | None = None,
-    maximum: float | None = None,
-    exclusive_minimum: bool = False,
-) -> float | None:
-    if value is None:
-        if required:
-            raise _fail(field, "is required", value, index)
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        try:
-            from decimal import Decimal
-
-            if not isinstance(value, Decimal):
-                raise TypeError
-            value = float(value)
-        except TypeError:
-            raise _fail(field, "must be a number", value, index) from None
-    number = float(value)
-    if not math.isfinite(number):
-        raise _fail(field, "must be a finite number (not NaN or infinity)", value, index)
-    if abs(number) > REAL_MAX:
-        raise _fail(field, "is out of range for a 4-byte real", value, index)
-    if minimum is not None:
-        if exclusive_minimum and number <= minimum:
-            raise _fail(field, f"must be greater than {minimum:g}", value, index)
-        if number < minimum:
-            raise _fail(field, _range_rule(minimum, maximum), value, index)
-    if maximum is not None and number > maximum:
-        raise _fail(field, _range_rule(minimum, maximum), value, index)
-    return number
-
-
-def _range_rule(minimum: float | None, maximum: float | None) -> str:
-    if minimum is not None and maximum is not None:
-        return f"must be between {minimum:g} and {maximum:g}"
-    if minimum is not None:
-        return f"must be >= {minimum:g}"
-    return f"must be <= {maximum:g}"
-
-
-def check_int(
-    value: Any,
-    field: str,
-    index: int | None = None,
-    *,
-    required: bool = False,
-    minimum: int | None = None,
-    maximum: int | None = None,
-) -> int | None:
-    if value is None:
-        if required:
-            raise _fail(field, "is required", value, index)
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise _fail(field, "must be an integer", value, index)
-    if value > INT32_MAX or value < -INT32_MAX - 1:
-        raise _fail(field, "is out of range for a 4-byte integer", value, index)
-    if minimum is not None and value < minimum:
-        raise _fail(field, _range_rule(minimum, maximum), value, index)
-    if maximum is not None and value > maximum:
-        raise _fail(field, _range_rule(minimum, maximum), value, index)
-    return int(value)
-
-
-def check_choice(
-    value: Any,
-    field: str,
-    choices: Sequence[str],
-    index: int | None = None,
-    *,
-    required: bool = False,
-) -> str | None:
-    if value is None:
-        if required:
-            raise _fail(field, "is required", value, index)
-        return None
-    if not isinstance(value, str) or value not in choices:
-        raise _fail(field, f"must be one of {', '.join(choices)}", value, index)
-    return value
-
-
-def check_uuid(
-    value: Any, field: str, index: int | None = None, *, required: bool = False
-) -> uuid.UUID | None:
-    if value is None:
-        if required:
-            raise _fail(field, "is required", value, index)
-        return None
-    if isinstance(value, uuid.UUID):
-        return value
-    if isinstance(value, str):
-        try:
-            return uuid.UUID(value)
-        except ValueError:
-            pass
-    raise _fail(field, "must be a UUID", value, index)
-
-
-def check_datetime(
-    value: Any, field: str, index: int | None = None, *, required: bool = False
-) -> datetime | None:
-    """Aware datetimes as given; naive ones are taken as UTC (the seeds use utcnow())."""
-    if value is None:
-        if required:
-            raise _fail(field, "is required", value, index)
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            raise _fail(field, "must be an ISO 8601 timestamp", value, index) from None
-    if not isinstance(value, datetime):
-        raise _fail(field, "must be a datetime", value, index)
-    moment: datetime = value
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment
-
-
-def check_bool(value: Any, field: str, index: int | None = None) -> bool | None:
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise _fail(field, "must be a boolean", value, index)
-    return value
-
-
-def check_embedding(value: Any, field: str, index: int | None = None) -> list[float] | None:
-    """A pgvector VECTOR(1536): exactly 1536 finite numbers."""
-    if value is None:
-        return None
-    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
-        raise _fail(field, f"must be a list of {EMBEDDING_DIMENSIONS} numbers", "<vector>", index)
-    try:
-        numbers = [float(v) for v in value]
-    except (TypeError, ValueError):
-        raise _fail(field, "must contain numbers only", "<vector>", index) from None
-    if len(numbers) != EMBEDDING_DIMENSIONS:
-        raise _fail(
-            field, f"must have exactly {EMBEDDING_DIMENSIONS} dimensions", len(numbers), index
-        )
-    if not all(math.isfinite(n) and abs(n) <= REAL_MAX for n in numbers):
-        raise _fail(
-            field, "must contain finite numbers only (no NaN or infinity)", "<vector>", index
-        )
-    return numbers
-
-
-def _has_nul(value: Any, depth: int = 0) -> bool:
-    if depth > 200:
-        return False
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, Mapping):
-        return any(
-            (isinstance(k, str) and "\x00" in k) or _has_nul(v, depth + 1) for k, v in value.items()
-        )
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v, depth + 1) for v in value)
-    return False
-
-
-def check_json(
-    value: Any,
-    field: str,
-    index: int | None = None,
-    *,
-    required: bool = False,
-    kind: type | tuple[type, ...] | None = None,
-) -> JsonText | None:
-    """Serialise once, rejecting what jsonb refuses: NaN/infinity, NUL, lone surrogates."""
-    if value is None:
-        if required:
-            raise _fail(field, "is required", value, index)
-        return None
-    if isinstance(value, JsonText):
-        return value
-    if kind is not None and not isinstance(value, kind):
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        names = " or ".join(sorted({"object" if k in (dict, Mapping) else "array" for k in kinds}))
-        raise _fail(field, f"must be a JSON {names}", type(value).__name__, index)
-    try:
-        text = json.dumps(
-            value,
-            default=json_default,
-            separators=(",", ":"),
-            ensure_ascii=False,
-            allow_nan=False,
-        )
-    except ValueError as exc:
-        rule = (
-            "must not contain circular references"
-            if "ircular" in str(exc)
-            else "must not contain NaN or infinite numbers"
-        )
-        raise _fail(field, rule, "<json>", index) from None
-    except (TypeError, RecursionError) as exc:
-        raise _fail(field, f"must be JSON-serialisable ({exc})", "<json>", index) from None
-    # json escapes NUL as \u0000; a literal backslash-u in the data appears as \\u0000.
-    if "\\u0000" in text and _has_nul(value):
-        raise _fail(field, "must not contain NUL characters", "<json>", index)
-    if not _utf8_ok(text):
-        raise _fail(field, "must be valid Unicode (no lone surrogates)", "<json>", index)
-    return JsonText(text)
-
-
-def check_text_list(
-    value: Any,
-    field: str,
-    index: int | None = None,
-    *,
-    max_items: int | None = None,
-    max_length: int | None = None,
-) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str) or not isinstance(value, list | tuple):
-        raise _fail(field, "must be a list of strings", value, index)
-    if max_items is not None and len(value) > max_items:
-        raise _fail(field, f"must have at most {max_items} items", len(value), index)
-    return [
-        check_text(v, f"{field}[{i}]", index, required=True, max_length=max_length) or ""
-        for i, v in enumerate(value)
-    ]
-
-
-def _reject_unknown(data: Mapping[str, Any], allowed: frozenset[str], index: int | None) -> None:
-    unknown = [k for k in data if k not in allowed]
-    if unknown:
-        raise _fail(
-            str(sorted(unknown)[0]),
-            "is not a known field (put extra data in execution_metadata/metadata)",
-            sorted(unknown),
-            index,
-        )
-
-
-def _mapping(data: Any, what: str, index: int | None) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise _fail(what, "must be a dict", type(data).__name__, index)
-    return data
-
-
-def check_scenario_id(value: Any, field: str = "scenario_id", index: int | None = None) -> str:
-    text = check_text(
-        value,
-        field,
-        index,
-        required=True,
-        max_length=100,
-        pattern=SCENARIO_ID_PATTERN,
-        pattern_text="^[a-z0-9_]+$",
-    )
-    assert text is not None
-    return text
+from arc.database.repositories.base import Row
 
 
 def _columns(model: type[Base]) -> frozenset[str]:
     """The fields a row of `model` may carry: exactly its table's columns."""
     return frozenset(column.name for column in model.__table__.columns)
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 # ----------------------------------------------------------------------------- outcomes
@@ -366,14 +57,14 @@ def normalize_outcome(data: Any, index: int | None = None, *, fill_trajectory: b
     With `fill_trajectory`, a trajectory lacking `start_time`/`status` (required by the
     valid_trajectory constraint) gets them from execution_time and the outcome status.
     """
-    d = _mapping(data, "outcome", index)
-    _reject_unknown(d, OUTCOME_FIELDS, index)
+    d = check_mapping(data, "outcome", index)
+    reject_unknown(d, OUTCOME_FIELDS, index)
     status = check_choice(d.get("status"), "status", OUTCOME_STATUSES, index, required=True)
     execution_time = check_datetime(d.get("execution_time"), "execution_time", index) or now_utc()
     trajectory = d.get("trajectory")
     if not isinstance(trajectory, JsonText):
         if not isinstance(trajectory, Mapping):
-            raise _fail(
+            raise invalid(
                 "trajectory",
                 "is required and must be a JSON object",
                 type(trajectory).__name__,
@@ -384,7 +75,7 @@ def normalize_outcome(data: Any, index: int | None = None, *, fill_trajectory: b
             trajectory.setdefault("start_time", execution_time.isoformat())
             trajectory.setdefault("status", status)
         if "start_time" not in trajectory or "status" not in trajectory:
-            raise _fail(
+            raise invalid(
                 "trajectory",
                 "must contain the keys start_time and status",
                 sorted(trajectory),
@@ -440,11 +131,11 @@ def normalize_tool_usage(
     data: Any, index: int | None = None, *, execution_time: datetime | None = None
 ) -> Row:
     """A checked tool_usage row; execution_time is the outcome's (it may be passed in)."""
-    d = _mapping(data, "tool_usage", index)
-    _reject_unknown(d, TOOL_USAGE_FIELDS, index)
+    d = check_mapping(data, "tool_usage", index)
+    reject_unknown(d, TOOL_USAGE_FIELDS, index)
     when = check_datetime(d.get("execution_time"), "execution_time", index) or execution_time
     if when is None:
-        raise _fail("execution_time", "is required (the outcome's execution_time)", None, index)
+        raise invalid("execution_time", "is required (the outcome's execution_time)", None, index)
     return {
         "usage_id": check_uuid(d.get("usage_id"), "usage_id", index) or uuid.uuid4(),
         "execution_time": when,
@@ -481,15 +172,15 @@ FAILURE_PATTERN_FIELDS = _columns(FailurePattern)
 def normalize_failure_pattern(
     data: Any, index: int | None = None, *, execution_time: datetime | None = None
 ) -> Row:
-    d = _mapping(data, "failure_pattern", index)
-    _reject_unknown(d, FAILURE_PATTERN_FIELDS, index)
+    d = check_mapping(data, "failure_pattern", index)
+    reject_unknown(d, FAILURE_PATTERN_FIELDS, index)
     when = check_datetime(d.get("execution_time"), "execution_time", index) or execution_time
     if when is None:
-        raise _fail("execution_time", "is required (the outcome's execution_time)", None, index)
+        raise invalid("execution_time", "is required (the outcome's execution_time)", None, index)
     attempted = check_bool(d.get("recovery_attempted"), "recovery_attempted", index) or False
     successful = check_bool(d.get("recovery_successful"), "recovery_successful", index) or False
     if successful and not attempted:
-        raise _fail(
+        raise invalid(
             "recovery_successful", "requires recovery_attempted to be true", successful, index
         )
     return {
@@ -548,7 +239,7 @@ def normalize_scenario(data: Any, index: int | None = None) -> Row:
     Keys outside the table are ignored: scenario dicts carry the evaluator's own fields.
     Nothing is invented: an id outside ^[a-z0-9_]+$ or a too-short name/prompt is rejected.
     """
-    d = _mapping(data, "scenario", index)
+    d = check_mapping(data, "scenario", index)
     raw_id = d.get("scenario_id", d.get("id"))
     return {
         "scenario_id": check_scenario_id(raw_id, "scenario.id", index),
@@ -600,13 +291,15 @@ def normalize_simulation(
 ) -> Row:
     """A checked simulations row (without the server-side timestamps)."""
     if isinstance(scenario_set, str) or not isinstance(scenario_set, list | tuple):
-        raise _fail("scenario_set", "must be a non-empty list of scenario ids", scenario_set, None)
+        raise invalid(
+            "scenario_set", "must be a non-empty list of scenario ids", scenario_set, None
+        )
     if not scenario_set:
-        raise _fail("scenario_set", "must contain at least one scenario", scenario_set, None)
+        raise invalid("scenario_set", "must contain at least one scenario", scenario_set, None)
     ids = [check_scenario_id(s, f"scenario_set[{i}]") for i, s in enumerate(scenario_set)]
     if len(set(ids)) != len(ids):
         dupes = sorted({s for s in ids if ids.count(s) > 1})
-        raise _fail("scenario_set", "must not repeat a scenario id", dupes, None)
+        raise invalid("scenario_set", "must not repeat a scenario id", dupes, None)
     chosen_status = check_choice(status, "status", ("pending", "running"), required=True)
     assert chosen_status in SIMULATION_STATUSES
     return {

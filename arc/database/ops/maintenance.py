@@ -24,12 +24,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from arc.database.core.timescale import detect_async
+from arc.database.models.aggregates import ALL_AGGREGATES
 
 log = structlog.get_logger(__name__)
 
 MAINTENANCE_LOCK_KEY = 0x4152_434D  # "ARCM"
 REFRESH_END_OFFSET = timedelta(hours=1)  # the refresh policies' end_offset (0004)
-AGGREGATES = ("simulation_performance_hourly", "failure_trends_daily", "tool_performance_daily")
 
 Progress = Callable[[int, int, str], None]
 
@@ -58,7 +58,7 @@ async def refresh_aggregates(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> list[str]:
-    """Bring the dashboard aggregates up to date for [start, end) (None = unbounded).
+    """Bring every aggregate (dashboard, comparison statistics) up to date for [start, end).
 
     Full edition: refresh_continuous_aggregate per aggregate (it cannot run inside a
     transaction, hence the AUTOCOMMIT connection). The end is clipped to now - 1 hour, the
@@ -76,10 +76,10 @@ async def refresh_aggregates(
                     "SELECT view_name FROM timescaledb_information.continuous_aggregates "
                     "WHERE view_name = ANY(:names)"
                 ),
-                {"names": list(AGGREGATES)},
+                {"names": list(ALL_AGGREGATES)},
             )
             existing = set(result.scalars().all())
-            names = [n for n in AGGREGATES if n in existing]
+            names = [n for n in ALL_AGGREGATES if n in existing]
             latest = datetime.now(UTC) - REFRESH_END_OFFSET
             end = latest if end is None else min(end, latest)
             if start is not None and start >= end:

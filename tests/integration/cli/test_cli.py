@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, text
 
 from arc.database.core.settings import to_psycopg_url
 from arc.database.core.timescale import TimescaleCapabilities
+from arc.database.models.aggregates import ALL_AGGREGATES
 from arc.database.ops.provision import drop_database, ensure_database, with_database
 from arc.database.schema.migrate import head_revision
 from tests.conftest import ROOT, fresh_database_name
@@ -141,11 +142,7 @@ def test_maintain_runs_on_either_edition(
     if capabilities.full_edition:
         assert any("refresh by policy" in s for s in report["skipped"])
     else:
-        assert report["refreshed"] == [
-            "simulation_performance_hourly",
-            "failure_trends_daily",
-            "tool_performance_daily",
-        ]
+        assert report["refreshed"] == list(ALL_AGGREGATES)
         assert any("compression" in s for s in report["skipped"])
 
 

@@ -53,6 +53,34 @@ AGGREGATES = {
         "usage_count",
     ],
 }
+# 0007: the comparison statistics, one block of columns at three grains.
+STATISTICS = [
+    "n",
+    "success_n",
+    "error_n",
+    "timeout_n",
+    "sum_reliability",
+    "ss_reliability",
+    "sum_time_ms",
+    "ss_time_ms",
+    "min_time_ms",
+    "max_time_ms",
+    "sum_cost",
+    "ss_cost",
+    "sum_tokens",
+    "latency_hist",
+]
+AGGREGATES |= {
+    "outcome_stats_hourly": [
+        "hour",
+        "config_version_id",
+        "simulation_id",
+        "scenario_id",
+        *STATISTICS,
+    ],
+    "version_scenario_stats_daily": ["day", "config_version_id", "scenario_id", *STATISTICS],
+    "version_stats_daily": ["day", "config_version_id", *STATISTICS],
+}
 VIEWS = (
     "v_llm_failure_analysis",
     "v_llm_config_performance",
@@ -64,6 +92,10 @@ VIEWS = (
     "v_system_performance",
     "v_active_simulations",
     "v_error_rates",
+    "v_outcome_stats_hourly",
+    "v_version_scenario_stats_daily",
+    "v_version_stats_daily",
+    "v_config_pareto",
 )
 # Every index seeds 002 (§3C, §9B) and 004 (§3) name. 000's idx_outcomes_errors is subsumed by
 # 002's idx_outcomes_time_status and is not created.

@@ -7,9 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, ClassVar, TypeAlias
 
-from arc.database.core.errors import ArcValidationError
-from arc.database.core.jsonb import json_dumps
-from arc.database.ingest.validation import (
+from arc.database.core.checks import (
     check_choice,
     check_datetime,
     check_int,
@@ -18,6 +16,8 @@ from arc.database.ingest.validation import (
     check_text,
     check_uuid,
 )
+from arc.database.core.errors import ArcValidationError
+from arc.database.core.jsonb import json_dumps
 from arc.database.models.outcome import ERROR_CATEGORIES, OUTCOME_STATUSES
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from arc.database.models.aggregates import AGGREGATE_SOURCES, ALL_AGGREGATES
 from arc.database.ops.health.context import CheckContext
 from arc.database.ops.health.report import (
     DEGRADED,
@@ -27,12 +28,6 @@ from arc.database.ops.health.report import (
 )
 
 NAME = "aggregates"
-AGGREGATES = ("simulation_performance_hourly", "failure_trends_daily", "tool_performance_daily")
-_AGGREGATE_SOURCE = {
-    "simulation_performance_hourly": "outcomes",
-    "failure_trends_daily": "failure_patterns",
-    "tool_performance_daily": "tool_usage",
-}
 _REFRESH_STAMP = "arc:refreshed_at="
 
 
@@ -45,13 +40,13 @@ async def check(ctx: CheckContext) -> CheckResult:
             found = await _cagg_freshness(conn)
         else:
             found = await _fallback_freshness(conn)
-        for name in AGGREGATES:
+        for name in ALL_AGGREGATES:
             info = found.get(name)
             if info is None:
                 c.flag(UNHEALTHY, f"{name} does not exist (run arc-db migrate upgrade)")
                 continue
             source_has_rows = (
-                await conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM {_AGGREGATE_SOURCE[name]})"))
+                await conn.execute(text(f"SELECT EXISTS (SELECT 1 FROM {AGGREGATE_SOURCES[name]})"))
             ).scalar_one()
             info["source_has_rows"] = bool(source_has_rows)
             if caps.continuous_aggregates:

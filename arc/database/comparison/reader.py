@@ -1,0 +1,229 @@
+"""Reads of the statistics views (migration 0007): subjects, per-scenario statistics, versions.
+
+Every read goes through the `v_*_stats_*` views: real-time on both editions, and limited to the
+configuration versions the caller may read. Cells (one per bucket) are combined exactly: the
+mean from the sums, the sum of squared deviations as sum(ss_i) + sum(n_i (mean_i - mean)^2).
+"""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from arc.database.comparison.metrics import Metric
+from arc.database.comparison.results import Subject
+from arc.database.core.errors import ArcNotFoundError
+
+Kind = Literal["version", "simulation"]
+# kind -> (view, subject column, bucket column)
+SOURCES: dict[Kind, tuple[str, str, str]] = {
+    "version": ("v_version_scenario_stats_daily", "config_version_id", "day"),
+    "simulation": ("v_outcome_stats_hourly", "simulation_id", "hour"),
+}
+BEGINNING = datetime.min.replace(tzinfo=UTC)  # an open window starts here
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    """One subject on one scenario: sample size, successes, and the metric's mean and SS."""
+
+    n: int
+    success_n: int
+    mean: float | None
+    ss: float | None
+
+    @property
+    def variance(self) -> float | None:
+        """Sample variance (n - 1 in the denominator)."""
+        if self.ss is None or self.n < 2:
+            return None
+        return max(0.0, self.ss) / (self.n - 1)
+
+
+_SUBJECT_VERSION = text(
+    """
+    SELECT cv.version_id, cv.config_id, c.name AS config_name, cv.version_number,
+           cv.parsed_config ->> 'model' AS model, NULL::uuid AS simulation_id,
+           NULL::text AS simulation_name
+    FROM config_versions cv JOIN configurations c ON c.config_id = cv.config_id
+    WHERE cv.version_id = ANY(:ids)
+    """
+)
+_SUBJECT_SIMULATION = text(
+    """
+    SELECT cv.version_id, cv.config_id, c.name AS config_name, cv.version_number,
+           cv.parsed_config ->> 'model' AS model, s.simulation_id, s.simulation_name
+    FROM simulations s
+    JOIN config_versions cv ON cv.version_id = s.config_version_id
+    JOIN configurations c ON c.config_id = cv.config_id
+    WHERE s.simulation_id = ANY(:ids)
+    """
+)
+
+
+async def subjects(
+    conn: AsyncConnection, kind: Kind, ids: Sequence[uuid.UUID], fields: Sequence[str]
+) -> list[Subject]:
+    """The subjects in the order asked; one not visible to the caller is not found.
+
+    Under row-level security another tenant's version or simulation is as absent as an
+    unknown one: the error does not tell them apart.
+    """
+    query = _SUBJECT_VERSION if kind == "version" else _SUBJECT_SIMULATION
+    rows = {
+        (r.version_id if kind == "version" else r.simulation_id): r
+        for r in await conn.execute(query, {"ids": list(ids)})
+    }
+    found: list[Subject] = []
+    for subject_id, field in zip(ids, fields, strict=True):
+        row = rows.get(subject_id)
+        if row is None:
+            raise ArcNotFoundError("config_version" if kind == "version" else "simulation", field)
+        found.append(
+            Subject(
+                kind=kind,
+                version_id=row.version_id,
+                config_id=row.config_id,
+                config_name=row.config_name,
+                version_number=int(row.version_number),
+                model=row.model,
+                simulation_id=row.simulation_id,
+                simulation_name=row.simulation_name,
+            )
+        )
+    return found
+
+
+async def scenario_stats(
+    conn: AsyncConnection,
+    *,
+    kind: Kind,
+    subject_ids: Sequence[uuid.UUID],
+    metric: Metric,
+    start: datetime | None,
+    end: datetime | None,
+    scenarios: Sequence[str] | None,
+) -> dict[tuple[uuid.UUID, str], GroupStats]:
+    """(subject, scenario) -> combined statistics over the window [start, end) (whole buckets)."""
+    view, subject, bucket = SOURCES[kind]
+    column = metric.column or "reliability"  # counts only: any column keeps the shape
+    scenario_filter = "AND scenario_id = ANY(:scenarios)" if scenarios is not None else ""
+    end_filter = f"AND {bucket} < :end" if end is not None else ""
+    sql = f"""
+        WITH cells AS (
+            SELECT {subject} AS subject, scenario_id, n, success_n,
+                   sum_{column} AS s, ss_{column} AS ss
+            FROM {view}
+            WHERE {subject} = ANY(:subjects) AND {bucket} >= :start {end_filter}
+                  {scenario_filter}
+        ), groups AS (
+            SELECT subject, scenario_id, sum(n) AS n, sum(success_n) AS success_n, sum(s) AS s
+            FROM cells GROUP BY subject, scenario_id
+        )
+        SELECT g.subject, g.scenario_id, g.n, g.success_n, g.s / g.n AS mean,
+               sum(c.ss + c.n * (c.s / c.n - g.s / g.n) ^ 2) AS ss
+        FROM cells c JOIN groups g USING (subject, scenario_id)
+        GROUP BY g.subject, g.scenario_id, g.n, g.success_n, g.s
+    """
+    params: dict[str, Any] = {
+        "subjects": list(subject_ids),
+        "start": start or BEGINNING,
+        "end": end,
+        "scenarios": list(scenarios or []),
+    }
+    result = await conn.execute(text(sql), params)
+    return {
+        (r.subject, r.scenario_id): GroupStats(
+            n=int(r.n),
+            success_n=int(r.success_n),
+            mean=None if metric.is_proportion else float(r.mean),
+            ss=None if metric.is_proportion else float(r.ss),
+        )
+        for r in result
+    }
+
+
+@dataclass(frozen=True)
+class VersionTotals:
+    """A version over a window: executions, the sums behind its means, its latency histogram."""
+
+    version_id: uuid.UUID
+    config_id: uuid.UUID
+    config_name: str
+    version_number: int
+    model: str | None
+    n: int
+    success_n: int
+    sum_reliability: float
+    sum_cost: float
+    sum_time_ms: float
+    latency_hist: tuple[int, ...]
+
+
+async def version_totals(
+    conn: AsyncConnection,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    config_id: uuid.UUID | None = None,
+    version_ids: Sequence[uuid.UUID] | None = None,
+) -> list[VersionTotals]:
+    """Per visible version over [start, end) (whole days), from v_version_stats_daily."""
+    filters = ["day >= :start"]
+    if end is not None:
+        filters.append("day < :end")
+    if version_ids is not None:
+        filters.append("config_version_id = ANY(:versions)")
+    config_filter = "WHERE cv.config_id = :config_id" if config_id is not None else ""
+    sql = f"""
+        WITH rows_in AS (
+            SELECT * FROM v_version_stats_daily WHERE {" AND ".join(filters)}
+        ), totals AS (
+            SELECT config_version_id, sum(n)::bigint AS n, sum(success_n)::bigint AS success_n,
+                   sum(sum_reliability) AS sum_reliability, sum(sum_cost) AS sum_cost,
+                   sum(sum_time_ms) AS sum_time_ms
+            FROM rows_in GROUP BY config_version_id
+        ), latency AS (
+            SELECT config_version_id, array_agg(total ORDER BY i) AS hist
+            FROM (
+                SELECT r.config_version_id, u.i, sum(u.x)::bigint AS total
+                FROM rows_in r, unnest(r.latency_hist) WITH ORDINALITY AS u(x, i)
+                GROUP BY 1, 2
+            ) per_bucket
+            GROUP BY config_version_id
+        )
+        SELECT t.*, l.hist, cv.config_id, c.name AS config_name, cv.version_number,
+               cv.parsed_config ->> 'model' AS model
+        FROM totals t
+        JOIN latency l USING (config_version_id)
+        JOIN config_versions cv ON cv.version_id = t.config_version_id
+        JOIN configurations c ON c.config_id = cv.config_id
+        {config_filter}
+        ORDER BY c.name, cv.version_number
+    """
+    params: dict[str, Any] = {
+        "start": start or BEGINNING,
+        "end": end,
+        "config_id": config_id,
+        "versions": list(version_ids or []),
+    }
+    return [
+        VersionTotals(
+            version_id=r.config_version_id,
+            config_id=r.config_id,
+            config_name=r.config_name,
+            version_number=int(r.version_number),
+            model=r.model,
+            n=int(r.n),
+            success_n=int(r.success_n),
+            sum_reliability=float(r.sum_reliability),
+            sum_cost=float(r.sum_cost),
+            sum_time_ms=float(r.sum_time_ms),
+            latency_hist=tuple(int(x) for x in r.hist),
+        )
+        for r in await conn.execute(text(sql), params)
+    ]

@@ -1,0 +1,221 @@
+"""The tests behind a comparison, vectorised over scenarios (numpy + scipy.stats).
+
+- Means (reliability, time, cost): Welch's t-test from the sufficient statistics
+  (`scipy.stats.ttest_ind_from_stats`, unequal variances); the interval of the difference uses
+  the Welch-Satterthwaite degrees of freedom and `scipy.stats.t`.
+- Proportions (success rate): Fisher's exact test on the 2x2 counts, two-sided, with scipy's
+  own definition (`scipy.stats.fisher_exact`: the tables no more likely than the observed one,
+  found by binary search around the mode of `scipy.stats.hypergeom`), evaluated for all
+  scenarios at once: one call per table costs 0.1-1 ms, 500 scenarios would take 70-500 ms.
+  The interval of the difference is Newcombe's hybrid score interval (his method 10), built
+  from the two Wilson score intervals.
+- Multiple scenarios: Benjamini-Hochberg q-values (`scipy.stats.false_discovery_control`).
+- The overall effect: a paired t-test over the scenarios both sides ran (each scenario one
+  pair, equally weighted; `scipy.stats.ttest_1samp` on the per-scenario differences).
+
+scipy is an optional dependency (`pip install 'arc-eval-db[analysis]'`): a sandbox worker that
+only records outcomes does not need it.
+"""
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from arc.database.core.errors import ArcMissingExtraError
+
+Array = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+def scipy_stats() -> ModuleType:
+    """scipy.stats, or a clear error naming the extra that installs it."""
+    try:
+        return importlib.import_module("scipy.stats")
+    except ImportError as exc:
+        raise ArcMissingExtraError("analysis", "scipy", "version comparisons") from exc
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """Per scenario: the difference (candidate - baseline), its interval and p-value."""
+
+    delta: Array
+    ci_low: Array
+    ci_high: Array
+    p_value: Array
+
+
+def welch(
+    b_n: IntArray,
+    b_mean: Array,
+    b_var: Array,
+    c_n: IntArray,
+    c_mean: Array,
+    c_var: Array,
+    *,
+    level: float,
+) -> TestResult:
+    """Welch's t-test of candidate vs baseline means. Sample sizes must be >= 2.
+
+    Where both variances are zero the t statistic is undefined: equal means give p = 1, different
+    means p = 0 (a difference with no noise at all), and the interval is the difference itself.
+    """
+    st = scipy_stats()
+    delta = c_mean - b_mean
+    se2_b = b_var / b_n
+    se2_c = c_var / c_n
+    se = np.sqrt(se2_b + se2_c)
+    degenerate = se == 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.asarray(
+            st.ttest_ind_from_stats(
+                c_mean, np.sqrt(c_var), c_n, b_mean, np.sqrt(b_var), b_n, equal_var=False
+            ).pvalue,
+            dtype=np.float64,
+        )
+        df = (se2_b + se2_c) ** 2 / (se2_b**2 / (b_n - 1) + se2_c**2 / (c_n - 1))
+    half = np.where(degenerate, 0.0, st.t.ppf(0.5 + level / 2, np.where(degenerate, 1, df)) * se)
+    p = np.where(degenerate, np.where(delta == 0, 1.0, 0.0), p)
+    return TestResult(delta, delta - half, delta + half, p)
+
+
+def fisher_exact_two_sided(
+    b_success: IntArray, b_n: IntArray, c_success: IntArray, c_n: IntArray
+) -> Array:
+    """Two-sided Fisher exact p-values for tables [[c_success, c_fail], [b_success, b_fail]].
+
+    The same algorithm as scipy.stats.fisher_exact (hypergeometric mode, a relative tolerance of
+    1e-14, binary search for the other tail), run on every table at once.
+    """
+    hypergeom = scipy_stats().hypergeom
+    a = c_success.astype(np.int64)
+    n1 = c_n.astype(np.int64)  # first row: the candidate
+    n2 = b_n.astype(np.int64)
+    n = a + b_success.astype(np.int64)  # first column: successes
+    total = n1 + n2
+    p = np.ones(len(a), dtype=np.float64)
+    # A row or column that sums to zero: p = 1 (scipy's convention).
+    live = (n1 > 0) & (n2 > 0) & (n > 0) & (n < total)
+    if not live.any():
+        return p
+    a, n1, n, total = a[live], n1[live], n[live], total[live]
+
+    def pmf(x: IntArray) -> Array:
+        return np.asarray(hypergeom.pmf(x, total, n1, n), dtype=np.float64)
+
+    gamma = 1 + 1e-14
+    mode = ((n + 1) * (n1 + 1) / (total + 2)).astype(np.int64)  # as scipy computes it
+    p_exact = pmf(a)
+    p_mode = pmf(mode)
+    at_mode = np.abs(p_exact - p_mode) / np.maximum(p_exact, p_mode) <= 1e-14
+    lower = a < mode
+    # Below the mode: the lower tail up to a, plus the upper tail beyond the last x with
+    # pmf(x) > p_exact. Above: the mirror image.
+    lo = np.where(lower, mode, 0)
+    hi = np.where(lower, n, mode)
+    # For the lower case search the decreasing side (mode..n) as increasing values of -pmf.
+    sign = np.where(lower, -1.0, 1.0)
+    target = sign * p_exact * gamma
+    guess = _binary_search(lambda x: sign * pmf(x), target, lo, hi)
+    plower = np.asarray(hypergeom.cdf(a, total, n1, n), dtype=np.float64)
+    pupper = np.asarray(hypergeom.sf(a - 1, total, n1, n), dtype=np.float64)
+    edge_lower = pmf(n) > p_exact * gamma
+    edge_upper = pmf(np.zeros_like(n)) > p_exact * gamma
+    tail_upper = np.asarray(hypergeom.sf(guess, total, n1, n), dtype=np.float64)
+    tail_lower = np.asarray(hypergeom.cdf(guess, total, n1, n), dtype=np.float64)
+    out = np.where(
+        lower,
+        np.where(edge_lower, plower, plower + tail_upper),
+        np.where(edge_upper, pupper, pupper + tail_lower),
+    )
+    out = np.where(at_mode, 1.0, out)
+    p[live] = np.minimum(out, 1.0)
+    return p
+
+
+def _binary_search(
+    f: Any, target: Array, lo: IntArray, hi: IntArray
+) -> IntArray:  # pragma: no branch - mirrors scipy's _binary_search_for_binom_tst
+    """Per element, the i in [lo, hi] with f(i) <= target < f(i + 1), f increasing."""
+    lo = lo.copy()
+    hi = hi.copy()
+    done = np.zeros(len(lo), dtype=bool)
+    found = np.zeros(len(lo), dtype=np.int64)
+    while True:
+        active = (lo < hi) & ~done
+        if not active.any():
+            break
+        mid = lo + (hi - lo) // 2
+        value = f(mid)
+        below = active & (value < target)
+        above = active & (value > target)
+        equal = active & ~below & ~above
+        lo = np.where(below, mid + 1, lo)
+        hi = np.where(above, mid - 1, hi)
+        found = np.where(equal, mid, found)
+        done |= equal
+    at_lo = f(lo) <= target
+    return np.where(done, found, np.where(at_lo, lo, lo - 1))
+
+
+def _wilson(success: IntArray, n: IntArray, z: float) -> tuple[Array, Array]:
+    """The Wilson score interval of success / n (n > 0)."""
+    phat = success / n
+    denominator = 1 + z**2 / n
+    centre = (phat + z**2 / (2 * n)) / denominator
+    half = z * np.sqrt(phat * (1 - phat) / n + z**2 / (4 * n**2)) / denominator
+    return centre - half, centre + half
+
+
+def proportions(
+    b_success: IntArray, b_n: IntArray, c_success: IntArray, c_n: IntArray, *, level: float
+) -> TestResult:
+    """Success rates: difference, Newcombe's hybrid score interval, Fisher's exact p-value."""
+    z = float(scipy_stats().norm.ppf(0.5 + level / 2))
+    pb = b_success / b_n
+    pc = c_success / c_n
+    lb, ub = _wilson(b_success, b_n, z)
+    lc, uc = _wilson(c_success, c_n, z)
+    delta = pc - pb
+    low = delta - np.sqrt((pc - lc) ** 2 + (ub - pb) ** 2)
+    high = delta + np.sqrt((uc - pc) ** 2 + (pb - lb) ** 2)
+    return TestResult(delta, low, high, fisher_exact_two_sided(b_success, b_n, c_success, c_n))
+
+
+def benjamini_hochberg(p_values: Array) -> Array:
+    """q-values controlling the false discovery rate across the scenarios compared."""
+    if len(p_values) == 0:
+        return p_values
+    return np.asarray(
+        scipy_stats().false_discovery_control(p_values, method="bh"), dtype=np.float64
+    )
+
+
+@dataclass(frozen=True)
+class PairedEffect:
+    """The mean per-scenario difference, its interval and the paired t-test's p-value."""
+
+    delta: float | None
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None
+    scenarios: int
+
+
+def paired_effect(deltas: Array, *, level: float) -> PairedEffect:
+    """Paired over scenarios: one difference per scenario, tested against zero."""
+    count = len(deltas)
+    if count == 0:
+        return PairedEffect(None, None, None, None, 0)
+    mean = float(np.mean(deltas))
+    if count < 2:
+        return PairedEffect(mean, None, None, None, count)
+    if np.all(deltas == deltas[0]):  # no spread: the effect is exactly this difference
+        return PairedEffect(mean, mean, mean, 1.0 if mean == 0 else 0.0, count)
+    result = scipy_stats().ttest_1samp(deltas, 0.0)
+    ci = result.confidence_interval(level)
+    return PairedEffect(mean, float(ci.low), float(ci.high), float(result.pvalue), count)

@@ -1,0 +1,21 @@
+"""The aggregates the migrations create (0004, 0007): their names and the hypertable each reads.
+
+Continuous aggregates on the full edition, plain materialized views (refreshed by
+arc_refresh_fallback_aggregates()) on the Apache edition; not ORM models, but part of the schema
+every reader and operator refers to.
+"""
+
+# 0004: the dashboard aggregates.
+DASHBOARD_AGGREGATES = {
+    "simulation_performance_hourly": "outcomes",
+    "failure_trends_daily": "failure_patterns",
+    "tool_performance_daily": "tool_usage",
+}
+# 0007: the comparison statistics, read through their v_<name> views.
+STATISTICS_AGGREGATES = {
+    "outcome_stats_hourly": "outcomes",
+    "version_scenario_stats_daily": "outcomes",
+    "version_stats_daily": "outcomes",
+}
+AGGREGATE_SOURCES = DASHBOARD_AGGREGATES | STATISTICS_AGGREGATES
+ALL_AGGREGATES = tuple(AGGREGATE_SOURCES)
