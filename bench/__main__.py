@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 
-MODULES = ("ingest", "dashboard")
+MODULES = ("ingest", "dashboard", "compare")
 
 
 def _server_url() -> str:

@@ -8,12 +8,13 @@ create_arc_api). The parts of the system live in sub-packages (docs/architecture
     models/           the twelve tables          repositories/   batch inserts, domain queries
     schema/           migrations run from code   ingest/         client, API, recorder, events
     analytics/        panels, similarity         configs/        versions, diffs, approvals
-    recommendations/  engine and providers       ops/            health, maintenance, migration
-    cli/, demo/       `arc-db` and `make demo`
+    comparison/       v2 against v1, Pareto      recommendations/ engine and providers
+    ops/              health, maintenance        cli/, demo/     `arc-db` and `make demo`
 """
 
 from arc.database.analytics import ArcAnalytics, Dashboard
 from arc.database.analytics.similarity import SimilaritySearch
+from arc.database.comparison import VersionComparator
 from arc.database.configs import ConfigurationManager
 from arc.database.core.engine import build_engine, session_factory
 from arc.database.core.errors import (
@@ -72,6 +73,7 @@ __all__ = [
     "ScenarioCompleted",
     "ScenarioStarted",
     "SimilaritySearch",
+    "VersionComparator",
     "__version__",
     "build_engine",
     "create_arc_api",

@@ -108,27 +108,38 @@ async def scenario_stats(
     end: datetime | None,
     scenarios: Sequence[str] | None,
 ) -> dict[tuple[uuid.UUID, str], GroupStats]:
-    """(subject, scenario) -> combined statistics over the window [start, end) (whole buckets)."""
+    """(subject, scenario) -> combined statistics over the window [start, end) (whole buckets).
+
+    Cells combine exactly: the mean from the sums; the sum of squared deviations as
+    sum(ss_i) + sum(n_i * (mean_i - mean)^2), without the cancellation of raw sums of squares.
+    """
     view, subject, bucket = SOURCES[kind]
-    column = metric.column or "reliability"  # counts only: any column keeps the shape
     scenario_filter = "AND scenario_id = ANY(:scenarios)" if scenarios is not None else ""
     end_filter = f"AND {bucket} < :end" if end is not None else ""
-    sql = f"""
-        WITH cells AS (
-            SELECT {subject} AS subject, scenario_id, n, success_n,
-                   sum_{column} AS s, ss_{column} AS ss
-            FROM {view}
-            WHERE {subject} = ANY(:subjects) AND {bucket} >= :start {end_filter}
-                  {scenario_filter}
-        ), groups AS (
-            SELECT subject, scenario_id, sum(n) AS n, sum(success_n) AS success_n, sum(s) AS s
-            FROM cells GROUP BY subject, scenario_id
-        )
-        SELECT g.subject, g.scenario_id, g.n, g.success_n, g.s / g.n AS mean,
-               sum(c.ss + c.n * (c.s / c.n - g.s / g.n) ^ 2) AS ss
-        FROM cells c JOIN groups g USING (subject, scenario_id)
-        GROUP BY g.subject, g.scenario_id, g.n, g.success_n, g.s
-    """
+    where = f"{subject} = ANY(:subjects) AND {bucket} >= :start {end_filter} {scenario_filter}"
+    if metric.column is None:  # counts: one hash aggregation
+        sql = f"""
+            SELECT {subject} AS subject, scenario_id, sum(n) AS n, sum(success_n) AS success_n,
+                   NULL::float8 AS mean, NULL::float8 AS ss
+            FROM {view} WHERE {where}
+            GROUP BY 1, 2
+        """
+    else:
+        # One sort, one pass: each cell's deviation from its group's mean, taken from a window
+        # over the same partition ("C" collation: byte order, the cheap sort).
+        column = metric.column
+        sql = f"""
+            SELECT subject, scenario_id, sum(n) AS n, sum(success_n) AS success_n,
+                   sum(s) / sum(n) AS mean, sum(ss + n * (s / n - grand) ^ 2) AS ss
+            FROM (
+                SELECT {subject} AS subject, scenario_id COLLATE "C" AS scenario_id, n,
+                       success_n, sum_{column} AS s, ss_{column} AS ss,
+                       sum(sum_{column}) OVER w / sum(n) OVER w AS grand
+                FROM {view} WHERE {where}
+                WINDOW w AS (PARTITION BY {subject}, scenario_id COLLATE "C")
+            ) cells
+            GROUP BY subject, scenario_id
+        """
     params: dict[str, Any] = {
         "subjects": list(subject_ids),
         "start": start or BEGINNING,

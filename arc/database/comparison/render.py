@@ -74,6 +74,7 @@ def comparison_text(result: Comparison, *, limit: int | None = None) -> str:
 
 
 def pareto_text(points: Sequence[ParetoPoint]) -> str:
+    names = {p.version_id: f"{p.config_name} v{p.version_number}" for p in points}
     return table(
         [
             "version",
@@ -94,7 +95,7 @@ def pareto_text(points: Sequence[ParetoPoint]) -> str:
                 f"{p.cost_per_execution:.5f}",
                 f"{p.p95_latency_ms:.0f}",
                 "yes" if p.on_frontier else "no",
-                ", ".join(str(v)[:8] for v in p.dominated_by) or "-",
+                ", ".join(names.get(v, str(v)[:8]) for v in p.dominated_by) or "-",
             ]
             for p in points
         ],

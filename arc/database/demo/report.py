@@ -1,4 +1,4 @@
-"""What the demo prints: the dashboard panels, similar failures and health."""
+"""What the demo prints: dashboard panels, similar failures, comparisons and health."""
 
 import uuid
 from collections.abc import Sequence
@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from arc.database.analytics import ArcAnalytics
 from arc.database.analytics.similarity import SimilaritySearch
+from arc.database.comparison import VersionComparator
+from arc.database.comparison.render import comparison_text, pareto_text
 from arc.database.ops.health import DatabaseHealthChecker
 
 
@@ -137,3 +139,42 @@ async def print_health(engine: AsyncEngine, out: TextIO) -> str:
             "rolled back\n"
         )
     return report.status
+
+
+async def print_comparison(
+    engine: AsyncEngine,
+    out: TextIO,
+    baseline: uuid.UUID,
+    candidate: uuid.UUID,
+    *,
+    label: str,
+) -> dict[str, Any]:
+    """Version 2 against version 1, per family of scenarios, then the Pareto frontier."""
+    comparator = VersionComparator(engine)
+    result = await comparator.compare_versions(baseline, candidate)
+    out.write(f"\nVersion comparison: {label} v2 against v1 (reliability_score)\n")
+    out.write(comparison_text(result, limit=12) + "\n")
+    families: dict[str, dict[str, int]] = {}
+    for row in result.scenarios:
+        family = row.scenario_id.split("_")[1]
+        families.setdefault(family, {}).setdefault(row.verdict, 0)
+        families[family][row.verdict] += 1
+    _table(
+        out,
+        "By family of scenarios",
+        ("family", "regression", "improvement", "no_change", "insufficient"),
+        [
+            (
+                f,
+                v.get("regression", 0),
+                v.get("improvement", 0),
+                v.get("no_change", 0),
+                v.get("insufficient_data", 0),
+            )
+            for f, v in sorted(families.items())
+        ],
+    )
+    points = await comparator.pareto_frontier(since=datetime.now(UTC) - timedelta(days=1))
+    out.write("\nPareto frontier of configuration versions (today)\n")
+    out.write(pareto_text(points) + "\n")
+    return result.as_dict()

@@ -165,8 +165,15 @@ def test_demo_creates_migrates_and_reports(server_url: str) -> None:
         out = done.stdout
         assert "database: created" in out
         assert "(head)" in out
-        assert "recorded 48 outcomes through ArcAPI" in out
-        for panel in ("Performance trends", "Cost by model", "Tool performance", "Health:"):
+        assert "recorded 60 outcomes" in out  # four configurations and a version 2, 12 each
+        for panel in (
+            "Performance trends",
+            "Cost by model",
+            "Tool performance",
+            "Version comparison",
+            "Pareto frontier",
+            "Health:",
+        ):
             assert panel in out
         again = arc_db("--url", url, "demo", "--scenarios", "12", "--simulations", "1", timeout=180)
         assert again.returncode == 0, again.stderr[-2000:]

@@ -78,7 +78,12 @@ AGGREGATES |= {
         "scenario_id",
         *STATISTICS,
     ],
-    "version_scenario_stats_daily": ["day", "config_version_id", "scenario_id", *STATISTICS],
+    "version_scenario_stats_daily": [
+        "day",
+        "config_version_id",
+        "scenario_id",
+        *STATISTICS[:-1],
+    ],
     "version_stats_daily": ["day", "config_version_id", *STATISTICS],
 }
 VIEWS = (

@@ -231,3 +231,26 @@ def test_latency_quantile_edges() -> None:
     hist[latency.BUCKETS + 1] = 1
     assert latency.quantile(hist, 0.5) == pytest.approx(1e7)
     assert latency.merge([hist, None, hist])[latency.BUCKETS + 1] == 2
+
+
+def test_a_worker_import_does_not_load_scipy_and_a_missing_extra_is_named() -> None:
+    """The public surface imports without the `analysis` extra; a comparison without it
+    raises the typed error that names the extra to install."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import arc.database\n"
+        "assert 'scipy' not in sys.modules and 'numpy' not in sys.modules\n"
+        "sys.modules['scipy.stats'] = None\n"
+        "from arc.database.comparison.statistics import scipy_stats\n"
+        "from arc.database.core.errors import ArcMissingExtraError\n"
+        "try:\n"
+        "    scipy_stats()\n"
+        "except ArcMissingExtraError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'arc-eval-db[analysis]'" in done.stdout
