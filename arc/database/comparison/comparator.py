@@ -197,18 +197,22 @@ class VersionComparator:
         since: datetime | None = None,
         until: datetime | None = None,
         config_id: Any = None,
+        user_id: Any = None,
         min_samples: int = 1,
     ) -> tuple[ParetoPoint, ...]:
         """Every visible version with data in the window, on the frontier of mean reliability
         (higher), cost per execution (lower) and p95 latency (lower), or dominated."""
         start, end = check_window(since, until, DAY)
         config = check_uuid(config_id, "config_id")
+        user = check_uuid(user_id, "user_id")
         if isinstance(min_samples, bool) or not isinstance(min_samples, int) or min_samples < 1:
             raise ArcValidationError(
                 "min_samples", "must be an integer of at least 1", value=min_samples
             )
         async with connect(self.bind) as conn:
-            totals = await reader.version_totals(conn, start=start, end=end, config_id=config)
+            totals = await reader.version_totals(
+                conn, start=start, end=end, config_id=config, user_id=user
+            )
         return frontier([t for t in totals if t.n >= min_samples])
 
     async def change_effects(

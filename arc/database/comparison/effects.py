@@ -40,26 +40,59 @@ class ChangeEffects:
         raise KeyError((key, direction))
 
 
+def _items(value: Any) -> list[Any] | None:
+    """The elements of a list of scalars (tools, stop words...), else None."""
+    if isinstance(value, list) and all(
+        isinstance(v, str | int | float | bool) or v is None for v in value
+    ):
+        return value
+    return None
+
+
 def changed_keys(summary: Mapping[str, Any] | None) -> list[tuple[str, str, Any, Any]]:
-    """(key, direction, before, after) for every dotted key a change summary names."""
+    """(key, direction, before, after) for every dotted key a change summary names.
+
+    Lists of scalars change element by element: ("tools", "added", None, "weather_api").
+    """
     if not isinstance(summary, Mapping):
         return []
     found: list[tuple[str, str, Any, Any]] = []
     for key, after in (summary.get("added") or {}).items():
-        found.append((key, "added", None, after))
+        items = _items(after)
+        if items is None:
+            found.append((key, "added", None, after))
+        else:
+            found += [(key, "added", None, item) for item in items]
     for key, before in (summary.get("removed") or {}).items():
-        found.append((key, "removed", before, None))
+        items = _items(before)
+        if items is None:
+            found.append((key, "removed", before, None))
+        else:
+            found += [(key, "removed", item, None) for item in items]
     for key, change in (summary.get("changed") or {}).items():
         if not isinstance(change, Mapping):
             continue
         before, after = change.get("before"), change.get("after")
-        if isinstance(before, bool) and isinstance(after, bool):
+        old_items, new_items = _items(before), _items(after)
+        if old_items is not None and new_items is not None:
+            found += [(key, "added", None, v) for v in new_items if v not in old_items]
+            found += [(key, "removed", v, None) for v in old_items if v not in new_items]
+        elif isinstance(before, bool) and isinstance(after, bool):
             found.append((key, "enabled" if after else "disabled", before, after))
         elif isinstance(before, int | float) and isinstance(after, int | float):
             found.append((key, "raised" if after > before else "lowered", before, after))
         else:
             found.append((key, "set", before, after))
     return found
+
+
+def change_value(direction: str, before: Any, after: Any) -> Any:
+    """What identifies a change beyond its key and direction: the value set, added or removed."""
+    if direction in ("set", "added"):
+        return after
+    if direction == "removed":
+        return before
+    return None
 
 
 _DIFFS = """
@@ -127,8 +160,8 @@ async def measure_change_effects(
         )
         changes.append(change)
         verdict = effect_verdict(metric, summary, rows, alpha)
-        for key, direction, _, after in keys:
-            value = after if direction == "set" else None
+        for key, direction, before, after in keys:
+            value = change_value(direction, before, after)
             group_key = (key, direction, json.dumps(value, sort_keys=True, default=str))
             groups[group_key].append((change, verdict, value))
     effects = []

@@ -25,16 +25,16 @@ from arc.database.comparison.results import (
     SideStats,
     Verdict,
 )
-from arc.database.core.errors import ArcMissingExtraError
+from arc.database.core.extras import require
 
 EMPTY = GroupStats(n=0, success_n=0, mean=None, ss=None)
 
 
 def _statistics() -> ModuleType:
-    try:
-        from arc.database.comparison import statistics
-    except ImportError as exc:  # numpy missing: a worker install without the extra
-        raise ArcMissingExtraError("analysis", "numpy", "version comparisons") from exc
+    # numpy first: without the extra it is missing, and the error should name the extra.
+    require("numpy", extra="analysis", feature="version comparisons")
+    from arc.database.comparison import statistics
+
     return statistics
 
 

@@ -182,6 +182,7 @@ async def version_totals(
     end: datetime | None,
     config_id: uuid.UUID | None = None,
     version_ids: Sequence[uuid.UUID] | None = None,
+    user_id: uuid.UUID | None = None,
 ) -> list[VersionTotals]:
     """Per visible version over [start, end) (whole days), from v_version_stats_daily."""
     filters = ["day >= :start"]
@@ -189,7 +190,12 @@ async def version_totals(
         filters.append("day < :end")
     if version_ids is not None:
         filters.append("config_version_id = ANY(:versions)")
-    config_filter = "WHERE cv.config_id = :config_id" if config_id is not None else ""
+    scope = []
+    if config_id is not None:
+        scope.append("cv.config_id = :config_id")
+    if user_id is not None:
+        scope.append("c.user_id = :user_id")
+    config_filter = f"WHERE {' AND '.join(scope)}" if scope else ""
     sql = f"""
         WITH rows_in AS (
             SELECT * FROM v_version_stats_daily WHERE {" AND ".join(filters)}
@@ -220,6 +226,7 @@ async def version_totals(
         "start": start or BEGINNING,
         "end": end,
         "config_id": config_id,
+        "user_id": user_id,
         "versions": list(version_ids or []),
     }
     return [

@@ -202,7 +202,8 @@ class ChangeEffect:
     """What one kind of change did across a tenant's configurations.
 
     `direction`: raised / lowered (numbers), enabled / disabled (booleans), added / removed
-    (keys), or set (anything else; `value` holds what it was set to).
+    (keys, or elements of a list such as tools; `value` holds which), or set (anything else;
+    `value` holds what it was set to).
     """
 
     key: str
@@ -219,7 +220,11 @@ class ChangeEffect:
 
     def describe(self, metric: str) -> str:
         what = f"{self.key} {self.direction}" + (
-            f" to {self.value!r}" if self.direction == "set" else ""
+            f" {self.value!r}"
+            if self.direction in ("added", "removed") and self.value is not None
+            else f" to {self.value!r}"
+            if self.direction == "set"
+            else ""
         )
         median = "" if self.median_delta is None else f", median {self.median_delta:+.4g}"
         return (

@@ -17,7 +17,6 @@ scipy is an optional dependency (`pip install 'arc-eval-db[analysis]'`): a sandb
 only records outcomes does not need it.
 """
 
-import importlib
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from arc.database.core.errors import ArcMissingExtraError
+from arc.database.core.extras import require
 
 Array = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -33,10 +32,7 @@ IntArray = npt.NDArray[np.int64]
 
 def scipy_stats() -> ModuleType:
     """scipy.stats, or a clear error naming the extra that installs it."""
-    try:
-        return importlib.import_module("scipy.stats")
-    except ImportError as exc:
-        raise ArcMissingExtraError("analysis", "scipy", "version comparisons") from exc
+    return require("scipy.stats", extra="analysis", feature="version comparisons")
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,11 @@ ConfigurationManager, which works in the caller's session and never commits.
 """
 
 from arc.database.configs.manager import (
+    Candidate,
     ConfigurationManager,
     ConfigurationSummary,
     ConfigVersionInfo,
+    Decision,
     VersionResult,
 )
 from arc.database.configs.parsing import (
@@ -21,10 +23,12 @@ from arc.database.configs.parsing import (
 )
 
 __all__ = [
+    "Candidate",
     "ConfigDiffResult",
     "ConfigVersionInfo",
     "ConfigurationManager",
     "ConfigurationSummary",
+    "Decision",
     "ParsedConfig",
     "VersionResult",
     "canonical_hash",

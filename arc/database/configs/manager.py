@@ -64,6 +64,26 @@ class VersionResult:
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """What a candidate version carries onto its diff: why it exists and what it should do."""
+
+    target_metric: str | None = None
+    recommendation_id: uuid.UUID | None = None
+    impact_prediction: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of approve_diff / reject_diff."""
+
+    diff_id: uuid.UUID
+    config_id: uuid.UUID
+    status: str
+    forced: bool
+    approved_version_id: uuid.UUID | None  # the configuration's approved version afterwards
+
+
+@dataclass(frozen=True)
 class ConfigVersionInfo:
     version_id: uuid.UUID
     config_id: uuid.UUID
@@ -124,6 +144,30 @@ def _version_info(row: Any) -> ConfigVersionInfo:
 
 def _is_unique_violation(exc: IntegrityError) -> bool:
     return getattr(exc.orig, "sqlstate", None) == "23505" or "23505" in str(exc.orig)
+
+
+HIGHER_IS_BETTER = ("reliability_score", "success_rate")
+
+
+def shows_regression(evaluation: Mapping[str, Any] | None) -> bool:
+    """A recorded canary comparison shows a significant regression (scenario or overall)."""
+    if not evaluation:
+        return False
+    summary = evaluation.get("summary") or {}
+    metric = str(evaluation.get("metric") or "reliability_score")
+    return int(summary.get("regressions") or 0) > 0 or _overall_regression(
+        summary, metric, evaluation.get("alpha")
+    )
+
+
+def _overall_regression(summary: Mapping[str, Any], metric: str, alpha: Any) -> bool:
+    """The paired test over scenarios says the candidate is worse (a broad regression that no
+    single scenario shows on its own still blocks a canary)."""
+    p_value, delta = summary.get("p_value"), summary.get("delta")
+    if not isinstance(p_value, int | float) or not isinstance(delta, int | float) or delta == 0:
+        return False
+    worse = delta < 0 if metric in HIGHER_IS_BETTER else delta > 0
+    return worse and p_value <= (alpha if isinstance(alpha, int | float) else 0.05)
 
 
 class ConfigurationManager:
@@ -215,7 +259,9 @@ class ConfigurationManager:
         generated_by: str,
         modal_deployment_id: str | None,
         embedding: Sequence[float] | None,
+        candidate: Candidate | None = None,
     ) -> VersionResult:
+        """Insert the version and its diff; a candidate leaves the approved version in place."""
         version_id = uuid.uuid4()
         number = 0
         for attempt in range(1, _VERSION_RETRIES + 1):
@@ -239,7 +285,8 @@ class ConfigurationManager:
                 if not _is_unique_violation(exc) or attempt == _VERSION_RETRIES:
                     raise
                 log.warning("configs.version_number_conflict", config_id=str(config_id))
-        await repo.set_latest_version(session, config_id, version_id)
+        if candidate is None:
+            await repo.set_latest_version(session, config_id, version_id)
         diff_id: uuid.UUID | None = None
         if previous is not None:
             diff = compute_diff(
@@ -262,6 +309,10 @@ class ConfigurationManager:
                 diff_yaml=diff.diff_yaml,
                 change_summary=diff.change_summary,
                 llm_generated=generated_by == "llm_recommendation",
+                impact_prediction=candidate.impact_prediction if candidate else None,
+                requires_approval=candidate is not None,
+                recommendation_id=candidate.recommendation_id if candidate else None,
+                target_metric=candidate.target_metric if candidate else None,
             )
         log.info(
             "configs.version_created",
@@ -269,6 +320,7 @@ class ConfigurationManager:
             version_id=str(version_id),
             version_number=number,
             generated_by=generated_by,
+            candidate=candidate is not None,
         )
         return VersionResult(
             config_id=config_id,
@@ -343,28 +395,158 @@ class ConfigurationManager:
             raise ArcNotFoundError("config_version", version_id)
         log.info("configs.modal_deployment_linked", version_id=str(version_id))
 
-    async def approve_diff(
-        self, session: AsyncSession, diff_id: uuid.UUID, approver: uuid.UUID
+    async def propose_config_version(
+        self,
+        session: AsyncSession,
+        config_id: uuid.UUID,
+        config: str | Mapping[str, Any],
+        *,
+        generated_by: str = "llm_recommendation",
+        candidate: Candidate | None = None,
+    ) -> VersionResult:
+        """A candidate version: written with a pending diff against the approved version, but
+        the configuration keeps returning the approved version until the diff is approved."""
+        parsed = parse_config(config)
+        self._check_generated_by(generated_by)
+        locked = await repo.lock_configuration(session, config_id)
+        if locked is None:
+            raise ArcNotFoundError("configuration", config_id)
+        if not locked.is_active:
+            raise ArcValidationError("config_id", "configuration is deactivated", value=config_id)
+        if locked.latest_version_id is None:
+            raise ArcValidationError("config_id", "has no approved version to change")
+        previous = await repo.get_version(session, locked.latest_version_id)
+        if previous is not None and previous.config_hash == parsed.config_hash:
+            raise ArcValidationError("config", "changes nothing in the approved version")
+        return await self._write_version(
+            session,
+            config_id=config_id,
+            parsed=parsed,
+            previous=previous,
+            generated_by=generated_by,
+            modal_deployment_id=None,
+            embedding=None,
+            candidate=candidate or Candidate(),
+        )
+
+    async def record_evaluation(
+        self, session: AsyncSession, diff_id: uuid.UUID, evaluation: Mapping[str, Any]
     ) -> None:
-        await self._decide(session, diff_id, "approved", approver)
+        """Store the canary comparison (candidate against baseline) on the diff."""
+        if not await repo.record_evaluation(session, diff_id, dict(evaluation)):
+            raise ArcNotFoundError("config_diff", diff_id)
+
+    async def approve_diff(
+        self,
+        session: AsyncSession,
+        diff_id: uuid.UUID,
+        approver: uuid.UUID,
+        *,
+        force: bool = False,
+        reason: str | None = None,
+    ) -> Decision:
+        """Approve a diff. A candidate's version becomes the approved version, but only when its
+        canary comparison shows no significant regression of the target metric and the
+        version it changes is still the approved one; `force` (with a reason) overrides the
+        regression rule and is recorded. Repeating the decision is a no-op."""
+        diff = await repo.lock_diff(session, diff_id)
+        if diff is None:
+            raise ArcNotFoundError("config_diff", diff_id)
+        if diff.approval_status == "pending" and diff.requires_approval:
+            forced = self._check_gate(diff, force=force, reason=reason)
+            config = await repo.lock_configuration(session, diff.config_id)
+            if config is None or config.latest_version_id != diff.version_before:
+                raise ArcValidationError(
+                    "version_before",
+                    "is no longer the configuration's approved version: propose the change "
+                    "again against the current one",
+                    value=str(diff.version_before),
+                )
+            await repo.set_latest_version(session, diff.config_id, diff.version_after)
+            return await self._decide(session, diff, "approved", approver, forced, reason)
+        return await self._decide(session, diff, "approved", approver, False, reason)
 
     async def reject_diff(
-        self, session: AsyncSession, diff_id: uuid.UUID, approver: uuid.UUID
-    ) -> None:
-        await self._decide(session, diff_id, "rejected", approver)
+        self,
+        session: AsyncSession,
+        diff_id: uuid.UUID,
+        approver: uuid.UUID,
+        *,
+        reason: str | None = None,
+    ) -> Decision:
+        """Reject a diff: a candidate's version never goes live; the approved one stays."""
+        diff = await repo.lock_diff(session, diff_id)
+        if diff is None:
+            raise ArcNotFoundError("config_diff", diff_id)
+        return await self._decide(session, diff, "rejected", approver, False, reason)
+
+    @staticmethod
+    def _check_gate(diff: Any, *, force: bool, reason: str | None) -> bool:
+        """True when approving needs (and has) `force`; raises when it needs it and lacks it."""
+        if force and (not isinstance(reason, str) or not reason.strip()):
+            raise ArcValidationError("reason", "is required to force an approval")
+        evaluation = diff.evaluation
+        if evaluation is None:
+            if force:
+                return True
+            raise ArcValidationError(
+                "evaluation",
+                "the candidate has not been compared with its baseline yet: evaluate it "
+                "(a canary run), or force the approval with a reason",
+            )
+        summary = evaluation.get("summary") or {}
+        metric = str(evaluation.get("metric") or diff.target_metric or "reliability_score")
+        regressions = int(summary.get("regressions") or 0)
+        broad = _overall_regression(summary, metric, evaluation.get("alpha"))
+        if regressions == 0 and not broad:
+            return False
+        if force:
+            return True
+        what = (
+            f"{regressions} significant scenario regression{'s' if regressions != 1 else ''}"
+            if regressions
+            else f"a significant overall regression (mean {summary.get('delta'):+.4g}, "
+            f"paired p={summary.get('p_value'):.3g})"
+        )
+        raise ArcValidationError(
+            "evaluation",
+            f"the canary shows {what} of {metric}: approval refused (force it with a reason "
+            "to override)",
+            value=regressions,
+        )
 
     async def _decide(
-        self, session: AsyncSession, diff_id: uuid.UUID, status: str, approver: uuid.UUID
-    ) -> None:
+        self,
+        session: AsyncSession,
+        diff: Any,
+        status: str,
+        approver: uuid.UUID,
+        forced: bool,
+        reason: str | None,
+    ) -> Decision:
         """A pending diff moves once; repeating the same decision is a no-op, reversing it fails."""
-        after = await repo.decide_diff(session, diff_id, status, approver)
-        if after is None:
-            raise ArcNotFoundError("config_diff", diff_id)
+        after = await repo.decide_diff(
+            session, diff.diff_id, status, approver, forced=forced, reason=reason
+        )
         if after != status:
             raise ArcValidationError(
-                "approval_status", f"diff is already {after}", value=str(diff_id)
+                "approval_status", f"diff is already {after}", value=str(diff.diff_id)
             )
-        log.info("configs.diff_decided", diff_id=str(diff_id), status=status)
+        config = await repo.get_configuration(session, diff.config_id)
+        log.info(
+            "configs.diff_decided",
+            diff_id=str(diff.diff_id),
+            status=status,
+            forced=forced,
+            candidate=bool(diff.requires_approval),
+        )
+        return Decision(
+            diff_id=diff.diff_id,
+            config_id=diff.config_id,
+            status=status,
+            forced=forced,
+            approved_version_id=config.latest_version_id if config else None,
+        )
 
     async def deactivate_configuration(self, session: AsyncSession, config_id: uuid.UUID) -> None:
         """Soft delete: versions stay for audit and for simulations that reference them."""

@@ -1,7 +1,9 @@
 """Configuration YAML: parse and validate, canonical hash, dotted-key flattening and diffs.
 
 Pure functions (no database). A configuration's YAML must parse (yaml.safe_load) to a mapping
-with `model` (non-empty string) and `temperature` (a number in 0..2), at most 1 MiB.
+with `model` (non-empty string) and `temperature` (a number in 0..2), at most 1 MiB. The other
+well-known keys are checked when present: max_tokens (integer 1..10^6), timeout_ms (1 ms to a
+day), retries (integer 0..20), top_p (0..1), tools (tool names, or a mapping of tool settings).
 """
 
 import difflib
@@ -61,6 +63,39 @@ def _validate_config(config: Mapping[str, Any]) -> None:
         raise ArcValidationError("temperature", "must be a number", value=temperature)
     if not math.isfinite(temperature) or not 0 <= temperature <= 2:
         raise ArcValidationError("temperature", "must be between 0 and 2", value=temperature)
+    for key, (low, high, integral) in NUMBER_RULES.items():
+        if key in config:
+            _check_number(key, config[key], low, high, integral)
+    tools = config.get("tools")
+    if "tools" in config and not isinstance(tools, dict):
+        if not isinstance(tools, list) or not all(isinstance(t, str) and t for t in tools):
+            raise ArcValidationError(
+                "tools", "must be a list of tool names or a mapping of tool settings"
+            )
+        if len(set(tools)) != len(tools):
+            raise ArcValidationError("tools", "must not name a tool twice", value=tools)
+
+
+# Rules for the other well-known keys, checked when present: (lowest, highest, integer only).
+NUMBER_RULES: dict[str, tuple[float, float, bool]] = {
+    "max_tokens": (1, 1_000_000, True),
+    "timeout_ms": (1, 86_400_000, False),
+    "retries": (0, 20, True),
+    "top_p": (0, 1, False),
+}
+
+
+def _check_number(key: str, value: Any, low: float, high: float, integral: bool) -> None:
+    kind = "an integer" if integral else "a number"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (integral and not isinstance(value, int))
+        or not math.isfinite(value)
+    ):
+        raise ArcValidationError(key, f"must be {kind}", value=value)
+    if not low <= value <= high:
+        raise ArcValidationError(key, f"must be between {low:g} and {high:g}", value=value)
 
 
 def parse_config(source: str | Mapping[str, Any]) -> ParsedConfig:

@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Index, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from arc.database.models.base import Base
@@ -15,6 +15,11 @@ RECOMMENDATION_TYPES = (
     "performance_tuning",
     "modal_optimization",
 )
+
+
+# 0008: the metric a recommendation means to improve (the comparison's metrics).
+TARGET_METRICS = ("reliability_score", "success_rate", "execution_time_ms", "cost_usd")
+TARGET_METRICS_SQL = ", ".join(f"'{m}'" for m in TARGET_METRICS)
 
 
 class Recommendation(Base):
@@ -40,6 +45,11 @@ class Recommendation(Base):
             "(applied = true AND applied_at IS NOT NULL)",
             name="valid_application",
         ),
+        CheckConstraint(
+            f"target_metric IS NULL OR target_metric IN ({TARGET_METRICS_SQL})",
+            name="target_metric_allowed",
+        ),
+        CheckConstraint("(realised_hit IS NULL) = (realised_at IS NULL)", name="valid_realisation"),
     )
 
     recommendation_id: Mapped[uuid.UUID] = mapped_column(
@@ -60,6 +70,16 @@ class Recommendation(Base):
     applied_by: Mapped[uuid.UUID | None]
     feedback_score: Mapped[int | None]
     created_at: Mapped[datetime | None] = mapped_column(server_default=text("now()"))
+    # 0008: accountability (see docs/recommendations.md for the evidence shape)
+    config_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("configurations.config_id", ondelete="CASCADE")
+    )
+    target_metric: Mapped[str | None]
+    kind: Mapped[str | None]  # "<dotted key>:<direction>", the unit of the track record
+    evidence: Mapped[dict[str, Any] | None]
+    realised: Mapped[dict[str, Any] | None]
+    realised_hit: Mapped[bool | None]
+    realised_at: Mapped[datetime | None]
 
 
 Index(
@@ -83,3 +103,10 @@ Index(
     postgresql_where=text("applied = false"),
 )
 Index("idx_recommendations_source", Recommendation.source_type, Recommendation.source_id)
+Index(
+    "idx_recommendations_kind_realised",
+    Recommendation.kind,
+    Recommendation.realised_at,
+    postgresql_where=text("realised_at IS NOT NULL"),
+)
+Index("idx_recommendations_config", Recommendation.config_id)

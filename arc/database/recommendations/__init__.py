@@ -1,14 +1,26 @@
-"""Recommendations: evidence in, suggested configuration changes out, through a provider.
+"""Recommendations: evidence in, a canary-tested, approved configuration out.
 
-`engine` runs an analysis session; `prompt` builds what a provider reads; `answers` checks
-what it says; `providers/` holds one module per provider (offline by default).
+`evidence` gathers what the engine stands on; `prompt` builds what a provider reads;
+`suggestions` checks what it says against the rules and the evidence; `confidence` turns
+evidence and track record into a probability; `changes` turns suggestions into merge patches;
+`engine` runs the loop (analyse, apply as a candidate, evaluate by canary, approve or reject);
+`providers/` holds one module per provider (offline by default). docs/recommendations.md.
 """
 
 from arc.database.recommendations.engine import (
     AnalysisResult,
     ApplyResult,
+    CandidateReview,
     RecommendationEngine,
 )
-from arc.database.recommendations.providers.base import LLMProvider, LLMResponse
+from arc.database.recommendations.providers.base import LLMProvider, LLMRequest, LLMResponse
 
-__all__ = ["AnalysisResult", "ApplyResult", "LLMProvider", "LLMResponse", "RecommendationEngine"]
+__all__ = [
+    "AnalysisResult",
+    "ApplyResult",
+    "CandidateReview",
+    "LLMProvider",
+    "LLMRequest",
+    "LLMResponse",
+    "RecommendationEngine",
+]

@@ -1,48 +1,55 @@
-"""The prompt the engine sends a provider: the analysis as JSON between tags, and the
-shape of the answer it asks for."""
+"""The request a provider gets: instructions, the evidence pack as JSON, the answer's schema.
 
-import json
-from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
-
-from arc.database.core.jsonb import json_dumps
-from arc.database.models.recommendation import RECOMMENDATION_TYPES
-from arc.database.recommendations.providers.base import ANALYSIS_END, ANALYSIS_START
-
-PROMPT_TEMPLATE_VERSION = "arc-recommendations-v1"
-PROMPT_TEMPLATE = """You analyse the evaluation history of AI agent configurations and suggest
-changes that raise reliability or lower cost.
-
-The analysis covers {window_start} to {window_end}{scope}. It is JSON between the tags:
-{analysis_start}
-{analysis}
-{analysis_end}
-
-Answer with one JSON object and nothing else:
-{{"recommendations": [{{
-  "recommendation_type": one of {types},
-  "source_type": "time_series_analysis" or "pattern_analysis",
-  "description": at least 10 characters, what to change and why,
-  "suggested_yaml_changes": a YAML mapping to merge into the configuration, or null,
-  "impact_estimate": an object,
-  "evidence_count": how many observations support it (integer),
-  "effect_size": 0..1, how strong the signal is,
-  "config_id": the configuration it applies to, or null,
-  "confidence": optional, 0..1
-}}]}}
+The prompt's hash (`llm_prompt_hash` on every recommendation) covers the system message, the
+prompt and the schema, so the same evidence under the same template hashes the same.
 """
 
+import hashlib
+import json
 
-def build_prompt(
-    analysis: Mapping[str, Any], start: datetime, end: datetime, scope: str = ""
-) -> str:
-    return PROMPT_TEMPLATE.format(
-        window_start=start.isoformat(),
-        window_end=end.isoformat(),
-        scope=scope,
-        analysis_start=ANALYSIS_START,
-        analysis=json.dumps(json.loads(json_dumps(analysis)), sort_keys=True, indent=1),
-        analysis_end=ANALYSIS_END,
-        types=", ".join(RECOMMENDATION_TYPES),
+from arc.database.core.jsonb import json_dumps
+from arc.database.recommendations.evidence import EvidencePack
+from arc.database.recommendations.providers.base import LLMRequest
+from arc.database.recommendations.suggestions import ANSWER_SCHEMA
+
+PROMPT_TEMPLATE_VERSION = "arc-recommendations-v2"
+SYSTEM = """You improve the configuration of an AI agent that is evaluated on test scenarios.
+You receive evidence gathered from its evaluations and answer only through the schema given.
+Rules:
+- Every recommendation cites the ids of the evidence items it stands on ("E1"...), and every
+  change it makes must be one that a cited item lists under "supports". Changes an item lists
+  under "contradicts" are refused.
+- Prefer one change per recommendation, so its effect can be measured on its own.
+- A change is an operation on a dotted key of the configuration: "set" (value_json: the new
+  value as JSON), "add_item" / "remove_item" on a list such as tools (value_json: the item as
+  JSON), or "delete" (value_json: "").
+- The configuration must stay valid: model a non-empty string, temperature 0..2, max_tokens
+  1..1000000, timeout_ms 1..86400000, retries 0..20, tools a list of names.
+- Rank the recommendations by how likely they are to improve the target metric without
+  raising cost, most likely first. Return at most 3."""
+
+
+def build_request(pack: EvidencePack, *, model: str, temperature: float) -> LLMRequest:
+    evidence = json.loads(json_dumps(pack.as_dict()))
+    prompt = (
+        f"Target metric: {pack.target_metric} of configuration {pack.config_name!r} "
+        f"(version {pack.version_number}), over {pack.outcomes} runs.\n"
+        "Current configuration:\n"
+        f"{json.dumps(pack.config, sort_keys=True, indent=1)}\n"
+        "Evidence:\n"
+        f"{json.dumps(evidence['items'], sort_keys=True, indent=1)}\n"
+        "Recommend changes that the evidence supports."
     )
+    return LLMRequest(
+        system=SYSTEM,
+        prompt=prompt,
+        schema=ANSWER_SCHEMA,
+        evidence=evidence,
+        model=model,
+        temperature=temperature,
+    )
+
+
+def prompt_hash(request: LLMRequest) -> str:
+    material = json.dumps([request.system, request.prompt, request.schema], sort_keys=True)
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()

@@ -198,6 +198,9 @@ async def insert_diff(
     change_summary: dict[str, Any],
     llm_generated: bool,
     impact_prediction: dict[str, Any] | None = None,
+    requires_approval: bool = False,
+    recommendation_id: uuid.UUID | None = None,
+    target_metric: str | None = None,
 ) -> None:
     await session.execute(
         insert(ConfigDiff).values(
@@ -209,6 +212,9 @@ async def insert_diff(
             change_summary=change_summary,
             impact_prediction=impact_prediction,
             llm_generated=llm_generated,
+            requires_approval=requires_approval,
+            recommendation_id=recommendation_id,
+            target_metric=target_metric,
         )
     )
 
@@ -226,19 +232,62 @@ async def get_diff(session: AsyncSession, diff_id: uuid.UUID) -> AnyRow | None:
             ConfigDiff.approval_status,
             ConfigDiff.approved_by,
             ConfigDiff.created_at,
+            ConfigDiff.impact_prediction,
+            ConfigDiff.requires_approval,
+            ConfigDiff.recommendation_id,
+            ConfigDiff.target_metric,
+            ConfigDiff.evaluation,
+            ConfigDiff.evaluated_at,
+            ConfigDiff.decided_at,
+            ConfigDiff.decision_forced,
+            ConfigDiff.decision_reason,
         ).where(ConfigDiff.diff_id == diff_id)
     )
     return result.one_or_none()
 
 
+async def lock_diff(session: AsyncSession, diff_id: uuid.UUID) -> AnyRow | None:
+    """The diff, locked for a decision (FOR UPDATE): decisions on one diff serialise."""
+    result = await session.execute(
+        select(ConfigDiff.diff_id).where(ConfigDiff.diff_id == diff_id).with_for_update()
+    )
+    if result.one_or_none() is None:
+        return None
+    return await get_diff(session, diff_id)
+
+
+async def record_evaluation(
+    session: AsyncSession, diff_id: uuid.UUID, evaluation: dict[str, Any]
+) -> bool:
+    result = await session.execute(
+        update(ConfigDiff)
+        .where(ConfigDiff.diff_id == diff_id)
+        .values(evaluation=evaluation, evaluated_at=func.now())
+        .returning(ConfigDiff.diff_id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
 async def decide_diff(
-    session: AsyncSession, diff_id: uuid.UUID, status: str, approver: uuid.UUID
+    session: AsyncSession,
+    diff_id: uuid.UUID,
+    status: str,
+    approver: uuid.UUID,
+    *,
+    forced: bool = False,
+    reason: str | None = None,
 ) -> str | None:
     """Move a pending diff to `status`. Returns the status the row has afterwards (None: no row)."""
     result = await session.execute(
         update(ConfigDiff)
         .where(ConfigDiff.diff_id == diff_id, ConfigDiff.approval_status == "pending")
-        .values(approval_status=status, approved_by=approver)
+        .values(
+            approval_status=status,
+            approved_by=approver,
+            decided_at=func.now(),
+            decision_forced=forced,
+            decision_reason=reason,
+        )
         .returning(ConfigDiff.approval_status)
     )
     changed = result.scalar_one_or_none()

@@ -174,7 +174,16 @@ def ok(table: str, id_: str, change: Change) -> Case:
 # NOT NULL columns, as seed 002 declares them (the primary keys' columns included).
 NOT_NULL_COLUMNS: dict[str, tuple[str, ...]] = {
     "audit_log": ("log_id", "table_name", "operation"),
-    "config_diffs": ("diff_id", "config_id", "version_before", "version_after", "diff_yaml"),
+    # 0008 adds the two flags of the approval gate
+    "config_diffs": (
+        "diff_id",
+        "config_id",
+        "version_before",
+        "version_after",
+        "diff_yaml",
+        "requires_approval",
+        "decision_forced",
+    ),
     "config_versions": (
         "version_id",
         "config_id",
@@ -299,6 +308,22 @@ CHECK_CASES = [
         lambda c: {"version_after": c.graph.previous_version.version_id},
         "different_versions",
     ),
+    # 0008
+    chk("config_diffs", "metric_accuracy", {"target_metric": "accuracy"}, "target_metric_allowed"),
+    chk("config_diffs", "evaluation_without_time", {"evaluation": {}}, "valid_evaluation"),
+    chk(
+        "config_diffs",
+        "pending_with_decision_time",
+        lambda c: {"approval_status": "pending", "decided_at": c.now},
+        "valid_decision",
+    ),
+    chk(
+        "recommendations",
+        "metric_accuracy",
+        {"target_metric": "accuracy"},
+        "target_metric_allowed",
+    ),
+    chk("recommendations", "hit_without_time", {"realised_hit": True}, "valid_realisation"),
     chk("scenarios", "id_101", {"scenario_id": "a" * 101}, "scenario_id_length"),
     chk("scenarios", "id_uppercase", {"scenario_id": "Weather_NYC"}, "valid_scenario_id"),
     chk("scenarios", "id_hyphen", {"scenario_id": "weather-nyc"}, "valid_scenario_id"),
@@ -484,6 +509,8 @@ FK_CASES = [
     fk("config_diffs", "config_id", uuid.uuid4()),
     fk("config_diffs", "version_before", uuid.uuid4()),
     fk("config_diffs", "version_after", uuid.uuid4()),
+    fk("config_diffs", "recommendation_id", uuid.uuid4()),
+    fk("recommendations", "config_id", uuid.uuid4()),
     fk(SIM, "config_version_id", uuid.uuid4()),
     fk(LINK, "simulation_id", uuid.uuid4()),
     fk(LINK, "scenario_id", "no_such_scenario"),

@@ -183,12 +183,17 @@ def test_changed_keys_directions() -> None:
             "max_tokens": {"before": 1000, "after": 4000},
             "stream": {"before": False, "after": True},
             "model": {"before": "a", "after": "b"},
+            "tools": {"before": ["search", "maps"], "after": ["search", "weather"]},
         },
     }
     found = {(k, d) for k, d, _, _ in changed_keys(summary)}
+    assert ("tools", "added", None, "weather") in changed_keys(summary)
+    assert ("tools", "removed", "maps", None) in changed_keys(summary)
     assert found == {
         ("tools.retries", "added"),
         ("stop", "removed"),
+        ("tools", "added"),
+        ("tools", "removed"),
         ("temperature", "lowered"),
         ("max_tokens", "raised"),
         ("stream", "enabled"),

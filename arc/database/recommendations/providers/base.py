@@ -1,38 +1,42 @@
-"""What every provider offers the engine: `complete(prompt) -> LLMResponse`."""
+"""What the engine asks a provider, and what a provider answers.
 
-import json
-import re
+A request carries a system message, the prompt (the evidence as JSON and the instructions),
+the JSON schema of the answer (structured output), the evidence itself (the offline provider
+reads it directly), the model and its temperature. The answer is the JSON text, the model that
+wrote it, the tokens used and their cost in USD (prices.py).
+"""
+
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-ANALYSIS_START = "<analysis>"
-ANALYSIS_END = "</analysis>"
+
+@dataclass(frozen=True)
+class LLMRequest:
+    system: str
+    prompt: str
+    schema: dict[str, Any]
+    evidence: dict[str, Any]
+    model: str
+    temperature: float
+    max_output_tokens: int = 4096
 
 
 @dataclass(frozen=True)
 class LLMResponse:
     text: str
-    cost_usd: float
     model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
 
 
 @runtime_checkable
 class LLMProvider(Protocol):
-    async def complete(self, prompt: str, *, model: str, temperature: float) -> LLMResponse: ...
+    name: str
+    default_model: str
+
+    async def complete(self, request: LLMRequest) -> LLMResponse: ...
 
 
-def extract_analysis(prompt: str) -> dict[str, Any]:
-    """The JSON analysis block the engine embeds in its prompt."""
-    match = re.search(
-        re.escape(ANALYSIS_START) + r"(.*?)" + re.escape(ANALYSIS_END), prompt, re.DOTALL
-    )
-    if match is None:
-        return {}
-    data = json.loads(match.group(1))
-    return data if isinstance(data, dict) else {}
-
-
-def num(value: Any, default: float = 0.0) -> float:
-    return (
-        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
-    )
+class ProviderError(RuntimeError):
+    """The provider could not answer (after its retries): the session records why."""

@@ -1,202 +1,142 @@
-"""HeuristicProvider: deterministic rules over the analysis; no network, no key, no cost."""
+"""The offline provider: deterministic, no network, no key, no cost; the default.
+
+It reads the evidence pack the request carries and proposes the changes its items support
+(items with p_improve >= 0.6, and experiments on untested levers), none that an item
+contradicts, one change per suggestion so every suggestion's effect can be measured on its
+own, ranked by expected gain: p_improve x expected_delta (an experiment, or an item with no
+estimate, counts one point of the target metric). Numbers
+move by a documented step (retries +1, timeout x1.5, max_tokens x1.5, temperature 0.2 toward
+the evidence), lists gain or lose the element the evidence names, values are set to what the
+evidence saw work. Suggestions are ranked by p_improve x expected gain.
+"""
 
 import json
+import math
+from collections.abc import Mapping
 from typing import Any
 
-from arc.database.recommendations.providers.base import LLMResponse, extract_analysis, num
+from arc.database.configs.parsing import NUMBER_RULES
+from arc.database.recommendations.providers.base import LLMRequest, LLMResponse
+
+MIN_PROBABILITY = 0.6
+# defaults when the evidence asks to add a key the configuration does not have
+ADDED_DEFAULTS: dict[str, Any] = {"timeout_ms": 90_000, "retries": 1, "max_tokens": 2048}
+TYPES = {
+    "tools": "tool_optimization",
+    "timeout_ms": "performance_tuning",
+    "retries": "performance_tuning",
+}
 
 
-class HeuristicProvider:
-    """Deterministic rules over the analysis; no network, no cost.
+def _step(key: str, current: float, up: bool) -> float:
+    """The next value of a number, within the configuration rules' bounds."""
+    if key == "temperature":
+        value: float = round(current + (0.2 if up else -0.2), 2)
+    elif key == "top_p":
+        value = round(current + (0.1 if up else -0.1), 2)
+    elif key == "retries":
+        value = int(current) + (1 if up else -1)
+    elif key == "max_tokens":
+        value = int(round(current * (1.5 if up else 2 / 3) / 64) * 64)
+    else:
+        scaled = current * (1.5 if up else 2 / 3)
+        value = round(scaled) if isinstance(current, int) else round(scaled, 4)
+    low, high, _ = NUMBER_RULES.get(key, (-math.inf, math.inf, False))
+    if key == "temperature":
+        low, high = 0.0, 2.0
+    return min(high, max(low, value))
 
-    Each rule reports `evidence_count` (how many observations support it) and `effect_size`
-    (0..1, how strong the signal is); the engine turns them into a confidence.
-    """
 
-    model_name = "heuristic-v1"
-
-    def __init__(
-        self,
-        *,
-        timeout_rate_threshold: float = 0.1,
-        tool_success_threshold: float = 0.8,
-        min_evidence: int = 3,
-        reliability_margin: float = 0.05,
-        cost_ratio_threshold: float = 0.7,
-    ) -> None:
-        self.timeout_rate_threshold = timeout_rate_threshold
-        self.tool_success_threshold = tool_success_threshold
-        self.min_evidence = min_evidence
-        self.reliability_margin = reliability_margin
-        self.cost_ratio_threshold = cost_ratio_threshold
-
-    async def complete(self, prompt: str, *, model: str, temperature: float) -> LLMResponse:
-        analysis = extract_analysis(prompt)
-        recommendations = (
-            self._timeouts(analysis)
-            + self._tools(analysis)
-            + self._models(analysis)
-            + self._failures(analysis)
-        )
-        text = json.dumps({"recommendations": recommendations}, sort_keys=True)
-        return LLMResponse(text=text, cost_usd=0.0, model=self.model_name)
-
-    def _target(self, analysis: dict[str, Any]) -> dict[str, Any]:
-        target = analysis.get("target_config")
-        return target if isinstance(target, dict) else {}
-
-    def _timeouts(self, analysis: dict[str, Any]) -> list[dict[str, Any]]:
-        scenarios = [s for s in analysis.get("scenario_trends", []) if isinstance(s, dict)]
-        executions = sum(int(num(s.get("executions"))) for s in scenarios)
-        timeouts = sum(int(num(s.get("timeout_count"))) for s in scenarios)
-        if executions == 0 or timeouts < self.min_evidence:
+def changes_for(support: Mapping[str, Any], config: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The operations that make the change a support names, or [] if they cannot."""
+    key, direction, value = support["key"], support["direction"], support.get("value")
+    current: Any = config
+    for part in key.split("."):
+        current = current.get(part) if isinstance(current, Mapping) else None
+    if isinstance(current, list) and direction in ("added", "removed"):
+        operation = "add_item" if direction == "added" else "remove_item"
+        return [{"key": key, "operation": operation, "value_json": json.dumps(value)}]
+    if direction in ("raised", "lowered"):
+        if not isinstance(current, int | float) or isinstance(current, bool):
             return []
-        rate = timeouts / executions
-        if rate < self.timeout_rate_threshold:
+        stepped = _step(key, current, direction == "raised")
+        if stepped == current:  # at its bound: this direction changes nothing
             return []
-        target = self._target(analysis)
-        config = target.get("parsed_config") or {}
-        current = num(config.get("timeout_ms"), 300_000.0)
-        worst = sorted(scenarios, key=lambda s: -num(s.get("timeout_count")))[:3]
-        return [
-            {
-                "source_type": "time_series_analysis",
-                "recommendation_type": "config_change",
-                "description": (
-                    f"{timeouts} of {executions} executions ({rate:.0%}) timed out; raise the "
-                    f"timeout from {int(current)} ms to {int(current * 2)} ms. Most affected: "
-                    + ", ".join(str(s.get("scenario_id")) for s in worst)
-                ),
-                "suggested_yaml_changes": f"timeout_ms: {int(current * 2)}\n",
-                "impact_estimate": {"timeout_rate": round(rate, 4), "expected": "fewer timeouts"},
-                "evidence_count": timeouts,
-                "effect_size": min(1.0, rate / 0.5),
-                "config_id": target.get("config_id"),
-            }
-        ]
+        return [{"key": key, "operation": "set", "value_json": json.dumps(stepped)}]
+    if direction == "added":
+        added = value if value is not None else ADDED_DEFAULTS.get(key)
+        if added is None:
+            return []
+        operation = "add_item" if key == "tools" else "set"
+        return [{"key": key, "operation": operation, "value_json": json.dumps(added)}]
+    if direction == "removed":
+        return [{"key": key, "operation": "delete", "value_json": ""}]
+    if direction in ("enabled", "disabled"):
+        return [{"key": key, "operation": "set", "value_json": json.dumps(direction == "enabled")}]
+    if direction == "set" and value is not None:
+        return [{"key": key, "operation": "set", "value_json": json.dumps(value)}]
+    return []
 
-    def _tools(self, analysis: dict[str, Any]) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        target = self._target(analysis)
-        for tool in analysis.get("tool_performance", []):
-            if not isinstance(tool, dict):
-                continue
-            uses = int(num(tool.get("usage_count")))
-            success = num(tool.get("avg_success_rate"), 1.0)
-            if uses < self.min_evidence or success >= self.tool_success_threshold:
-                continue
-            name = str(tool.get("tool_name"))
-            out.append(
-                {
-                    "source_type": "pattern_analysis",
-                    "recommendation_type": "tool_optimization",
-                    "description": (
-                        f"Tool {name} succeeds in only {success:.0%} of {uses} uses; add retries "
-                        "and review its error handling."
-                    ),
-                    "suggested_yaml_changes": (
-                        f"tools:\n  {json.dumps(name)}:\n    max_retries: 3\n"
-                    ),
-                    "impact_estimate": {"tool": name, "success_rate": round(success, 4)},
-                    "evidence_count": uses,
-                    "effect_size": min(1.0, (self.tool_success_threshold - success) / 0.5),
-                    "config_id": target.get("config_id"),
-                }
-            )
-        return out
 
-    def _models(self, analysis: dict[str, Any]) -> list[dict[str, Any]]:
-        configs = [
-            c
-            for c in analysis.get("config_performance", [])
-            if isinstance(c, dict)
-            and int(num(c.get("executions"))) >= self.min_evidence
-            and num(c.get("cost_per_execution")) > 0
-            and isinstance((c.get("parsed_config") or {}).get("model"), str)
-        ]
-        out: list[dict[str, Any]] = []
-        target_id = self._target(analysis).get("config_id")
-        for expensive in configs:
-            if target_id is not None and str(expensive.get("config_id")) != str(target_id):
+class OfflineProvider:
+    """Evidence in, suggestions out, the same every time."""
+
+    name = "offline"
+    default_model = "offline-evidence-v1"
+
+    def __init__(self, *, max_suggestions: int = 3) -> None:
+        self.max_suggestions = max_suggestions
+
+    async def complete(self, request: LLMRequest) -> LLMResponse:
+        pack = request.evidence
+        items = [i for i in pack.get("items", []) if isinstance(i, Mapping)]
+        contradicted = [c for i in items for c in i.get("contradicts", [])]
+        ranked: list[tuple[float, int, dict[str, Any]]] = []
+        for position, item in enumerate(items):
+            p = item.get("p_improve")
+            experiment = item.get("kind") == "untested_lever"
+            if not isinstance(p, int | float) or (p < MIN_PROBABILITY and not experiment):
                 continue
-            best: dict[str, Any] | None = None
-            for cheap in configs:
-                same_model = cheap["parsed_config"]["model"] == expensive["parsed_config"]["model"]
-                ratio = num(cheap["cost_per_execution"]) / num(expensive["cost_per_execution"])
-                close = (
-                    num(cheap.get("avg_reliability"))
-                    >= num(expensive.get("avg_reliability")) - self.reliability_margin
-                )
-                if same_model or ratio > self.cost_ratio_threshold or not close:
+            gain = item.get("expected_delta")
+            gain = gain if isinstance(gain, int | float) and gain > 0 else 0.01
+            for support in item.get("supports", []):
+                if support in contradicted:
                     continue
-                if best is None or num(cheap["cost_per_execution"]) < num(
-                    best["cost_per_execution"]
-                ):
-                    best = cheap
-            if best is None:
+                changes = changes_for(support, pack.get("config", {}))
+                if not changes:
+                    continue
+                what = f"{support['key']} {support['direction']}" + (
+                    f" {support['value']}" if support.get("value") is not None else ""
+                )
+                ranked.append(
+                    (
+                        p * gain,
+                        position,
+                        {
+                            "recommendation_type": TYPES.get(
+                                support["key"].split(".")[0], "config_change"
+                            ),
+                            "description": f"{what}: {item['summary']} ({item['id']})",
+                            "changes": changes,
+                            "evidence": [item["id"]],
+                            "rationale": (
+                                f"{item['kind']} evidence {item['id']}: P(improves "
+                                f"{pack.get('target_metric')}) = {p:.2f}, expected gain "
+                                f"{gain:+.3f}"
+                            ),
+                        },
+                    )
+                )
+        ranked.sort(key=lambda r: (-r[0], r[1]))
+        seen_keys: set[str] = set()
+        chosen = []
+        for _, _, suggestion in ranked:
+            key = suggestion["changes"][0]["key"] + suggestion["changes"][0]["value_json"]
+            if key in seen_keys:
                 continue
-            ratio = num(best["cost_per_execution"]) / num(expensive["cost_per_execution"])
-            model = best["parsed_config"]["model"]
-            out.append(
-                {
-                    "source_type": "time_series_analysis",
-                    "recommendation_type": "config_change",
-                    "description": (
-                        f"Model {model} reached {num(best.get('avg_reliability')):.2f} "
-                        f"reliability at {ratio:.0%} of the cost of "
-                        f"{expensive['parsed_config']['model']} "
-                        f"({num(expensive.get('avg_reliability')):.2f}); switch to {model}."
-                    ),
-                    "suggested_yaml_changes": f"model: {json.dumps(model)}\n",
-                    "impact_estimate": {"cost_reduction": round(1 - ratio, 4), "model": model},
-                    "evidence_count": min(
-                        int(num(best.get("executions"))), int(num(expensive.get("executions")))
-                    ),
-                    "effect_size": 1 - ratio,
-                    "config_id": expensive.get("config_id"),
-                }
-            )
-        return out
-
-    _CATEGORY_TYPES = {
-        "tool_error": "tool_optimization",
-        "model_error": "config_change",
-        "sandbox_error": "modal_optimization",
-        "modal_error": "modal_optimization",
-        "timeout": "performance_tuning",
-    }
-
-    def _failures(self, analysis: dict[str, Any]) -> list[dict[str, Any]]:
-        failures = [f for f in analysis.get("failure_analysis", []) if isinstance(f, dict)]
-        total = sum(int(num(f.get("failures"))) for f in failures)
-        out: list[dict[str, Any]] = []
-        target = self._target(analysis)
-        config = target.get("parsed_config") or {}
-        for f in failures:
-            count = int(num(f.get("failures")))
-            category = str(f.get("failure_category"))
-            share = count / total if total else 0.0
-            if count < self.min_evidence or share < 0.3 or category not in self._CATEGORY_TYPES:
-                continue
-            yaml_change = None
-            temperature = num(config.get("temperature"), -1)
-            if category == "model_error" and temperature > 0.3:
-                yaml_change = f"temperature: {round(max(0.0, temperature - 0.3), 2)}\n"
-            samples = [s for s in (f.get("sample_errors") or []) if isinstance(s, str)][:2]
-            out.append(
-                {
-                    "source_type": "pattern_analysis",
-                    "recommendation_type": self._CATEGORY_TYPES[category],
-                    "description": (
-                        f"{category} accounts for {share:.0%} of {total} failures in the window"
-                        + (f" (e.g. {'; '.join(samples)})" if samples else "")
-                        + "."
-                    ),
-                    "suggested_yaml_changes": yaml_change,
-                    "impact_estimate": {"failure_category": category, "share": round(share, 4)},
-                    "evidence_count": count,
-                    "effect_size": share,
-                    "config_id": target.get("config_id") if yaml_change else None,
-                }
-            )
-        return out
+            seen_keys.add(key)
+            chosen.append(suggestion)
+            if len(chosen) == self.max_suggestions:
+                break
+        text = json.dumps({"recommendations": chosen}, sort_keys=True)
+        return LLMResponse(text=text, model=self.default_model)

@@ -1,0 +1,606 @@
+"""The evidence a recommendation stands on, gathered for one configuration's approved version.
+
+Each item has an id (E1, E2...), a kind, a one-line summary, the statistics behind it, the
+changes it supports and those it contradicts (as `Support(key, direction, value)`, the same
+vocabulary as change effects), and `p_improve`: the probability, from this evidence alone, that
+a supported change improves the target metric. The kinds:
+
+- `tool_coverage`: scenarios that need a tool the configuration does not enable succeed less
+  than the others (difference of success rates, normal approximation: p = Phi(z));
+- `truncation`: runs whose answers hit `max_tokens` succeed less than the others (same test);
+- `timeouts` / `transient_tool_errors`: a failure mode that a longer timeout or another retry
+  addresses is real (one-sided binomial test that its share exceeds 2%: p = 1 - p-value);
+- `change_effect`: what the same kind of change did across the tenant's configurations
+  (p = (improvements + 1) / (changes + 2));
+- `pareto`: a version that dominates this one and how its configuration differs
+  (p = Phi(z) of the reliability difference);
+- `history`: this configuration's rejected or regressing changes (contradicts repeating them);
+- `untested_lever`: a number of the configuration that has never been moved in a direction
+  (p = 0.5: nothing is known). It supports an experiment the canary will measure; providers
+  rank it after everything the data backs, and once tried it is history, not a lever;
+- `failure_cluster` and `tool`: which failures recur under which versions, and which later
+  version made them disappear; tool success rates (context for the above, supporting nothing
+  on their own).
+"""
+
+import math
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from arc.database.comparison import VersionComparator
+from arc.database.comparison.effects import changed_keys
+from arc.database.configs.manager import shows_regression
+from arc.database.configs.parsing import change_summary
+from arc.database.core.errors import ArcNotFoundError
+from arc.database.core.extras import require
+
+FAILURE_FLOOR = 0.02  # a failure mode below 2% of runs is not worth a change
+TRANSIENT = r"(429|50[0-9]|unavailable|rate.?limit|temporar|timed? ?out|connection reset)"
+
+
+@dataclass(frozen=True)
+class Support:
+    """A change, in the words of change effects: key, direction, and (for lists, sets) value."""
+
+    key: str
+    direction: str
+    value: Any = None
+
+    def matches(self, key: str, direction: str, value: Any) -> bool:
+        return (
+            self.key == key
+            and self.direction == direction
+            and (self.value is None or self.value == value)
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "direction": self.direction, "value": self.value}
+
+
+@dataclass
+class EvidenceItem:
+    id: str
+    kind: str
+    summary: str
+    statistics: dict[str, Any]
+    p_improve: float | None = None
+    expected_delta: float | None = None  # on the target metric, if the supported change works
+    supports: list[Support] = field(default_factory=list)
+    contradicts: list[Support] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "summary": self.summary,
+            "statistics": self.statistics,
+            "p_improve": None if self.p_improve is None else round(self.p_improve, 4),
+            "expected_delta": None
+            if self.expected_delta is None
+            else round(self.expected_delta, 4),
+            "supports": [s.as_dict() for s in self.supports],
+            "contradicts": [s.as_dict() for s in self.contradicts],
+        }
+
+
+@dataclass
+class EvidencePack:
+    """Everything known about one configuration's approved version, for one target metric."""
+
+    config_id: uuid.UUID
+    config_name: str
+    user_id: uuid.UUID
+    version_id: uuid.UUID
+    version_number: int
+    config: dict[str, Any]
+    target_metric: str
+    window_start: datetime
+    window_end: datetime
+    outcomes: int
+    items: list[EvidenceItem] = field(default_factory=list)
+
+    def item(self, evidence_id: str) -> EvidenceItem | None:
+        return next((i for i in self.items if i.id == evidence_id), None)
+
+    def add(self, kind: str, summary: str, statistics: dict[str, Any], **rest: Any) -> None:
+        self.items.append(
+            EvidenceItem(f"E{len(self.items) + 1}", kind, summary, statistics, **rest)
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "config_id": str(self.config_id),
+            "config_name": self.config_name,
+            "version_id": str(self.version_id),
+            "version_number": self.version_number,
+            "config": self.config,
+            "target_metric": self.target_metric,
+            "window": [self.window_start.isoformat(), self.window_end.isoformat()],
+            "outcomes": self.outcomes,
+            "items": [i.as_dict() for i in self.items],
+        }
+
+
+def _stats() -> Any:
+    return require("scipy.stats", extra="analysis", feature="recommendations")
+
+
+def _phi(z: float) -> float:
+    return float(_stats().norm.cdf(z))
+
+
+def _rate_gap(
+    fail_n: int, fail_success: int, other_n: int, other_success: int
+) -> tuple[float, float]:
+    """(difference of success rates others - group, Phi(z)) under a normal approximation."""
+    r_group, r_other = fail_success / fail_n, other_success / other_n
+    se = math.sqrt(
+        max(r_group * (1 - r_group), 0.25 / fail_n) / fail_n
+        + max(r_other * (1 - r_other), 0.25 / other_n) / other_n
+    )
+    gap = r_other - r_group
+    return gap, _phi(gap / se)
+
+
+def _share_is_real(count: int, n: int) -> float:
+    """1 - p-value of a one-sided binomial test that count / n exceeds FAILURE_FLOOR."""
+    test = _stats().binomtest(count, n, FAILURE_FLOOR, alternative="greater")
+    return 1.0 - float(test.pvalue)
+
+
+_TARGET = text(
+    """
+    SELECT c.config_id, c.name, c.user_id, c.latest_version_id, cv.version_number,
+           cv.parsed_config
+    FROM configurations c JOIN config_versions cv ON cv.version_id = c.latest_version_id
+    WHERE c.config_id = :config_id
+    """
+)
+_SCENARIOS = text(
+    """
+    SELECT o.scenario_id, count(*) AS n,
+           count(*) FILTER (WHERE o.status = 'success') AS success_n,
+           avg(o.reliability_score::float8) AS reliability,
+           count(*) FILTER (WHERE o.status = 'timeout') AS timeouts,
+           count(*) FILTER (WHERE t.capped) AS capped,
+           count(*) FILTER (WHERE t.capped AND o.status = 'success') AS capped_success,
+           avg(o.reliability_score::float8) FILTER (WHERE t.capped) AS capped_reliability,
+           sc.expected_tools
+    FROM outcomes o
+    JOIN simulations s ON s.simulation_id = o.simulation_id
+    JOIN scenarios sc ON sc.scenario_id = o.scenario_id
+    CROSS JOIN LATERAL (
+        SELECT CAST(:max_tokens AS numeric) IS NOT NULL
+               AND jsonb_typeof(o.trajectory -> 'token_usage' -> 'completion_tokens') = 'number'
+               AND (o.trajectory -> 'token_usage' ->> 'completion_tokens')::numeric
+                   >= CAST(:max_tokens AS numeric) AS capped
+    ) t
+    WHERE s.config_version_id = :version_id
+      AND o.execution_time >= :start AND o.execution_time < :end
+    GROUP BY o.scenario_id, sc.expected_tools
+    """
+)
+_TRANSIENT = text(
+    f"""
+    SELECT count(*) AS n,
+           (array_agg(DISTINCT fp.pattern_cluster_id)
+               FILTER (WHERE fp.pattern_cluster_id IS NOT NULL))[1:5] AS clusters,
+           (array_agg(fp.error_message))[1:3] AS samples
+    FROM failure_patterns fp
+    JOIN outcomes o ON o.outcome_id = fp.outcome_id AND o.execution_time = fp.execution_time
+    JOIN simulations s ON s.simulation_id = o.simulation_id
+    WHERE s.config_version_id = :version_id
+      AND fp.execution_time >= :start AND fp.execution_time < :end
+      AND fp.failure_category = 'tool_error' AND fp.error_message ~* '{TRANSIENT}'
+    """
+)
+_CLUSTERS = text(
+    """
+    SELECT fp.pattern_cluster_id AS cluster_id, fp.failure_category,
+           min(fp.error_message) AS sample, cv.version_number, count(*) AS n
+    FROM failure_patterns fp
+    JOIN outcomes o ON o.outcome_id = fp.outcome_id AND o.execution_time = fp.execution_time
+    JOIN simulations s ON s.simulation_id = o.simulation_id
+    JOIN config_versions cv ON cv.version_id = s.config_version_id
+    WHERE cv.config_id = :config_id AND fp.pattern_cluster_id IS NOT NULL
+      AND fp.execution_time >= :start AND fp.execution_time < :end
+    GROUP BY 1, 2, 4
+    """
+)
+_VERSION_RUNS = text(
+    """
+    SELECT cv.version_number, count(*) AS n
+    FROM outcomes o
+    JOIN simulations s ON s.simulation_id = o.simulation_id
+    JOIN config_versions cv ON cv.version_id = s.config_version_id
+    WHERE cv.config_id = :config_id AND o.execution_time >= :start AND o.execution_time < :end
+    GROUP BY 1
+    """
+)
+_TOOLS = text(
+    """
+    SELECT t.tool_name, count(*) AS uses, avg(t.success_rate) AS success_rate
+    FROM tool_usage t
+    JOIN outcomes o ON o.outcome_id = t.outcome_id AND o.execution_time = t.execution_time
+    JOIN simulations s ON s.simulation_id = o.simulation_id
+    WHERE s.config_version_id = :version_id
+      AND t.execution_time >= :start AND t.execution_time < :end
+    GROUP BY 1 ORDER BY 2 DESC
+    """
+)
+_HISTORY = text(
+    """
+    SELECT d.diff_id, d.approval_status, d.change_summary, d.evaluation
+    FROM config_diffs d
+    WHERE d.config_id = :config_id
+      AND (d.approval_status = 'rejected' OR d.evaluation IS NOT NULL)
+    ORDER BY d.created_at DESC LIMIT 50
+    """
+)
+_TRIED = text(
+    "SELECT change_summary FROM config_diffs WHERE config_id = :config_id "
+    "ORDER BY created_at DESC LIMIT 500"
+)
+_CONFIGS_OF = text(
+    "SELECT version_id, parsed_config FROM config_versions WHERE version_id = ANY(:v)"
+)
+
+
+async def gather(
+    conn: AsyncConnection,
+    *,
+    config_id: uuid.UUID,
+    target_metric: str,
+    start: datetime,
+    end: datetime,
+    min_samples: int = 20,
+) -> EvidencePack:
+    """The evidence pack of the configuration's approved version over [start, end)."""
+    target = (await conn.execute(_TARGET, {"config_id": config_id})).first()
+    if target is None:
+        raise ArcNotFoundError("configuration", config_id)
+    config: dict[str, Any] = dict(target.parsed_config)
+    window = {"version_id": target.latest_version_id, "start": start, "end": end}
+    max_tokens = config.get("max_tokens")
+    scenarios = (
+        await conn.execute(
+            _SCENARIOS,
+            {**window, "max_tokens": max_tokens if isinstance(max_tokens, int) else None},
+        )
+    ).all()
+    pack = EvidencePack(
+        config_id=config_id,
+        config_name=target.name,
+        user_id=target.user_id,
+        version_id=target.latest_version_id,
+        version_number=int(target.version_number),
+        config=config,
+        target_metric=target_metric,
+        window_start=start,
+        window_end=end,
+        outcomes=sum(int(r.n) for r in scenarios),
+    )
+    if pack.outcomes >= min_samples:
+        _tool_coverage(pack, scenarios, min_samples)
+        _truncation(pack, scenarios, min_samples)
+        _timeouts(pack, scenarios)
+        transient = (await conn.execute(_TRANSIENT, window)).one()
+        _transient(pack, transient)
+    comparator = VersionComparator(conn)
+    effects = await comparator.change_effects(
+        metric=target_metric, since=start, until=end, user_id=target.user_id
+    )
+    _change_effects(pack, effects.effects)
+    await _pareto(pack, conn, comparator)
+    _history(pack, (await conn.execute(_HISTORY, {"config_id": config_id})).all())
+    tried = [r.change_summary for r in await conn.execute(_TRIED, {"config_id": config_id})]
+    _untested_levers(pack, tried)
+    await _clusters(pack, conn)
+    _tools(pack, (await conn.execute(_TOOLS, window)).all())
+    return pack
+
+
+def _tools_enabled(config: Mapping[str, Any]) -> set[str]:
+    tools = config.get("tools")
+    if isinstance(tools, list):
+        return {t for t in tools if isinstance(t, str)}
+    if isinstance(tools, Mapping):
+        return set(tools)
+    return set()
+
+
+def _tool_coverage(pack: EvidencePack, rows: Sequence[Any], min_samples: int) -> None:
+    enabled = _tools_enabled(pack.config)
+    needed: dict[str, list[Any]] = {}
+    for r in rows:
+        for tool in r.expected_tools or []:
+            if tool not in enabled:
+                needed.setdefault(tool, []).append(r)
+    for tool, group in sorted(needed.items()):
+        ids = {r.scenario_id for r in group}
+        others = [r for r in rows if r.scenario_id not in ids]
+        g_n, g_s = sum(int(r.n) for r in group), sum(int(r.success_n) for r in group)
+        o_n, o_s = sum(int(r.n) for r in others), sum(int(r.success_n) for r in others)
+        if g_n < min_samples or o_n < min_samples:
+            continue
+        gap, p = _rate_gap(g_n, g_s, o_n, o_s)
+        if gap <= 0:
+            continue
+        g_rel = sum(float(r.reliability) * int(r.n) for r in group) / g_n
+        o_rel = sum(float(r.reliability) * int(r.n) for r in others) / o_n
+        share = g_n / (g_n + o_n)
+        pack.add(
+            "tool_coverage",
+            f"{len(ids)} scenarios need {tool}, which the configuration does not enable: they "
+            f"succeed in {g_s / g_n:.0%} of {g_n} runs against {o_s / o_n:.0%} for the others",
+            {
+                "tool": tool,
+                "scenario_ids": sorted(ids)[:50],
+                "n": g_n,
+                "success_rate": round(g_s / g_n, 4),
+                "others_n": o_n,
+                "others_success_rate": round(o_s / o_n, 4),
+                "share_of_runs": round(share, 4),
+            },
+            p_improve=p,
+            expected_delta=share * max(0.0, o_rel - g_rel),
+            supports=[Support("tools", "added", tool)],
+        )
+
+
+def _truncation(pack: EvidencePack, rows: Sequence[Any], min_samples: int) -> None:
+    capped_n = sum(int(r.capped) for r in rows)
+    if not isinstance(pack.config.get("max_tokens"), int) or capped_n < min_samples:
+        return
+    capped_s = sum(int(r.capped_success) for r in rows)
+    total_n, total_s = pack.outcomes, sum(int(r.success_n) for r in rows)
+    free_n, free_s = total_n - capped_n, total_s - capped_s
+    if free_n < min_samples:
+        return
+    gap, p = _rate_gap(capped_n, capped_s, free_n, free_s)
+    if gap <= 0:
+        return
+    pack.add(
+        "truncation",
+        f"{capped_n} of {total_n} runs used all {pack.config['max_tokens']} max_tokens; they "
+        f"succeed in {capped_s / capped_n:.0%} against {free_s / free_n:.0%} for the others",
+        {
+            "max_tokens": pack.config["max_tokens"],
+            "capped_runs": capped_n,
+            "capped_success_rate": round(capped_s / capped_n, 4),
+            "other_success_rate": round(free_s / free_n, 4),
+            "scenario_ids": sorted(r.scenario_id for r in rows if int(r.capped))[:50],
+        },
+        p_improve=p,
+        expected_delta=capped_n / total_n * gap * 0.9,
+        supports=[Support("max_tokens", "raised")],
+    )
+
+
+def _timeouts(pack: EvidencePack, rows: Sequence[Any]) -> None:
+    timeouts = sum(int(r.timeouts) for r in rows)
+    if timeouts < 3 or timeouts / pack.outcomes < FAILURE_FLOOR:
+        return
+    direction = "raised" if "timeout_ms" in pack.config else "added"
+    pack.add(
+        "timeouts",
+        f"{timeouts} of {pack.outcomes} runs ({timeouts / pack.outcomes:.0%}) timed out",
+        {
+            "timeouts": timeouts,
+            "runs": pack.outcomes,
+            "timeout_ms": pack.config.get("timeout_ms"),
+            "scenario_ids": sorted(r.scenario_id for r in rows if int(r.timeouts))[:50],
+        },
+        p_improve=_share_is_real(timeouts, pack.outcomes),
+        expected_delta=timeouts / pack.outcomes * 0.5,
+        supports=[Support("timeout_ms", direction)],
+    )
+
+
+def _transient(pack: EvidencePack, row: Any) -> None:
+    count = int(row.n)
+    if count < 3 or count / pack.outcomes < FAILURE_FLOOR:
+        return
+    direction = "raised" if "retries" in pack.config else "added"
+    pack.add(
+        "transient_tool_errors",
+        f"{count} runs failed on a transient tool error (rate limits, 5xx, timeouts of a tool)",
+        {
+            "failures": count,
+            "runs": pack.outcomes,
+            "retries": pack.config.get("retries"),
+            "cluster_ids": [str(c) for c in (row.clusters or [])],
+            "samples": list(row.samples or []),
+        },
+        p_improve=_share_is_real(count, pack.outcomes),
+        expected_delta=count / pack.outcomes * 0.7,
+        supports=[Support("retries", direction)],
+    )
+
+
+OPPOSITE = {"raised": "lowered", "lowered": "raised", "enabled": "disabled", "disabled": "enabled"}
+
+
+def _change_effects(pack: EvidencePack, effects: Sequence[Any]) -> None:
+    """A kind of change that improved more often than it regressed supports doing it again and
+    contradicts the opposite move (stepping a number back); one that regressed more often
+    contradicts itself."""
+    for e in effects:
+        decided = e.improvements + e.regressions
+        if decided == 0:
+            continue
+        support = Support(e.key, e.direction, e.value)
+        better = e.improvements > e.regressions
+        opposite = (
+            [Support(e.key, OPPOSITE[e.direction])] if better and e.direction in OPPOSITE else []
+        )
+        pack.add(
+            "change_effect",
+            e.describe(pack.target_metric),
+            {
+                "key": e.key,
+                "direction": e.direction,
+                "value": e.value,
+                "changes": e.changes,
+                "improvements": e.improvements,
+                "regressions": e.regressions,
+                "no_change": e.no_change,
+                "median_delta": e.median_delta,
+                "diff_ids": [str(d) for d in e.diff_ids[:20]],
+            },
+            p_improve=(e.improvements + 1) / (e.changes + 2),
+            expected_delta=e.median_delta if better else None,
+            supports=[support] if better else [],
+            contradicts=opposite if better else [support],
+        )
+
+
+async def _pareto(pack: EvidencePack, conn: AsyncConnection, comparator: VersionComparator) -> None:
+    points = await comparator.pareto_frontier(
+        since=pack.window_start, until=pack.window_end, user_id=pack.user_id, min_samples=20
+    )
+    ours = next((p for p in points if p.version_id == pack.version_id), None)
+    if ours is None or ours.on_frontier:
+        return
+    dominators = [p for p in points if p.version_id in ours.dominated_by]
+    best = max(dominators, key=lambda p: p.mean_reliability)
+    theirs = (await conn.execute(_CONFIGS_OF, {"v": [best.version_id]})).one().parsed_config
+    differences = changed_keys(change_summary(pack.config, theirs))
+    gap = best.mean_reliability - ours.mean_reliability
+    se = math.sqrt(0.25 / best.executions + 0.25 / ours.executions)
+    pack.add(
+        "pareto",
+        f"{best.config_name} v{best.version_number} dominates this version: reliability "
+        f"{best.mean_reliability:.3f} vs {ours.mean_reliability:.3f}, cost per run "
+        f"{best.cost_per_execution:.5f} vs {ours.cost_per_execution:.5f}, p95 "
+        f"{best.p95_latency_ms:.0f} vs {ours.p95_latency_ms:.0f} ms",
+        {
+            "version_id": str(best.version_id),
+            "executions": best.executions,
+            "ours": ours.as_dict(),
+            "dominator": best.as_dict(),
+            "differences": [[k, d, b, a] for k, d, b, a in differences][:20],
+        },
+        p_improve=_phi(gap / se) if gap > 0 else 0.5,
+        expected_delta=gap,
+        supports=[
+            Support(k, d, a if d in ("set", "added") else b if d == "removed" else None)
+            for k, d, b, a in differences
+        ],
+    )
+
+
+def _history(pack: EvidencePack, rows: Sequence[Any]) -> None:
+    """This configuration's changes whose canary regressed, or that a person rejected without
+    a canary: they contradict repeating the same change. A change rejected only for lack of a
+    significant improvement contradicts nothing (it may be tried again on more data)."""
+    for r in rows:
+        changes = changed_keys(r.change_summary)
+        regressed = shows_regression(r.evaluation)
+        if not changes or not (regressed or (r.approval_status == "rejected" and not r.evaluation)):
+            continue
+        summary = (r.evaluation or {}).get("summary") or {}
+        pack.add(
+            "history",
+            f"an earlier change of this configuration was {r.approval_status}"
+            + (
+                f": its canary showed {summary.get('regressions')} regressions, overall "
+                f"{summary.get('delta'):+.4g}"
+                if regressed
+                else " by a person"
+            ),
+            {
+                "diff_id": str(r.diff_id),
+                "approval_status": r.approval_status,
+                "metric": (r.evaluation or {}).get("metric"),
+                "summary": summary,
+            },
+            contradicts=[
+                Support(k, d, a if d in ("set", "added") else b if d == "removed" else None)
+                for k, d, b, a in changes
+            ],
+        )
+
+
+# The order in which untested levers are offered: the usual levers of an LLM agent first, then
+# any other number of the configuration alphabetically.
+LEVER_ORDER = ("temperature", "top_p", "max_tokens", "retries", "timeout_ms")
+
+
+def _untested_levers(pack: EvidencePack, tried_summaries: Sequence[Any]) -> None:
+    tried = {(k, d) for summary in tried_summaries for k, d, _, _ in changed_keys(summary)}
+    refused = [c for item in pack.items for c in item.contradicts]
+    numbers = {
+        k: v
+        for k, v in pack.config.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    order = [k for k in LEVER_ORDER if k in numbers] + sorted(set(numbers) - set(LEVER_ORDER))
+    for key in order:
+        value = numbers[key]
+        for direction in ("lowered", "raised"):
+            if (key, direction) in tried or any(c.matches(key, direction, None) for c in refused):
+                continue
+            verb = "lowered" if direction == "lowered" else "raised"
+            pack.add(
+                "untested_lever",
+                f"{key} ({value}) has never been {verb} in this configuration: a canary would "
+                "measure what it does",
+                {"key": key, "value": value, "direction": direction},
+                p_improve=0.5,
+                supports=[Support(key, direction)],
+            )
+
+
+async def _clusters(pack: EvidencePack, conn: AsyncConnection) -> None:
+    window = {"config_id": pack.config_id, "start": pack.window_start, "end": pack.window_end}
+    runs = {int(r.version_number): int(r.n) for r in await conn.execute(_VERSION_RUNS, window)}
+    by_cluster: dict[Any, dict[str, Any]] = {}
+    for r in await conn.execute(_CLUSTERS, window):
+        info = by_cluster.setdefault(
+            r.cluster_id,
+            {"category": r.failure_category, "sample": r.sample, "per_version": {}},
+        )
+        info["per_version"][int(r.version_number)] = int(r.n)
+    ranked = sorted(by_cluster.items(), key=lambda kv: -sum(kv[1]["per_version"].values()))
+    for cluster_id, info in ranked[:5]:
+        seen = info["per_version"]
+        gone = [v for v in sorted(runs) if v > max(seen) and runs[v] >= 20 and v not in seen]
+        pack.add(
+            "failure_cluster",
+            f'{info["category"]} failures like "{(info["sample"] or "")[:80]}": '
+            + ", ".join(f"{n} under v{v}" for v, n in sorted(seen.items()))
+            + (f"; none under v{gone[0]}" if gone else ""),
+            {
+                "cluster_id": str(cluster_id),
+                "category": info["category"],
+                "per_version": {str(v): n for v, n in sorted(seen.items())},
+                "runs_per_version": {str(v): runs.get(v, 0) for v in sorted(seen)},
+                "disappeared_in": gone[0] if gone else None,
+            },
+        )
+
+
+def _tools(pack: EvidencePack, rows: Sequence[Any]) -> None:
+    if rows:
+        pack.add(
+            "tool",
+            "tool success rates: "
+            + ", ".join(f"{r.tool_name} {float(r.success_rate):.0%} of {r.uses}" for r in rows),
+            {
+                "tools": [
+                    {
+                        "tool": r.tool_name,
+                        "uses": int(r.uses),
+                        "success_rate": round(float(r.success_rate), 4),
+                    }
+                    for r in rows
+                ]
+            },
+        )
