@@ -1,7 +1,8 @@
 """Run every benchmark: `make bench` or `python -m bench [ingest|dashboard ...]`.
 
-Each benchmark module exposes `async def run(server_url: str) -> None` and creates its own
-scratch database on the server, so the figures never mix with other data.
+Each benchmark module exposes `async def run(server_url: str, args: Sequence[str]) -> None`
+and creates its own scratch database on the server, so the figures never mix with other data.
+Options after a single benchmark's name go to it: `python -m bench loop --rounds 3`.
 """
 
 import asyncio
@@ -10,7 +11,7 @@ import os
 import subprocess
 import sys
 
-MODULES = ("ingest", "dashboard", "compare")
+MODULES = ("ingest", "dashboard", "compare", "loop")
 
 
 def _server_url() -> str:
@@ -28,7 +29,11 @@ def _server_url() -> str:
 
 
 def main(argv: list[str]) -> int:
-    names = argv or list(MODULES)
+    split = next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))
+    names, options = argv[:split] or list(MODULES), argv[split:]
+    if options and len(names) != 1:
+        print("options go to a single benchmark: python -m bench NAME [options]")
+        return 2
     unknown = [n for n in names if n not in MODULES]
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(MODULES)}")
@@ -37,7 +42,7 @@ def main(argv: list[str]) -> int:
     for name in names:
         module = importlib.import_module(f"bench.{name}")
         print(f"\n=== bench.{name} ===", flush=True)
-        asyncio.run(module.run(url))
+        asyncio.run(module.run(url, options))
     return 0
 
 

@@ -15,12 +15,14 @@ are found, and prints p50/p95 and the ratio raw / aggregate. Goal: under 100 ms 
 aggregate.
 """
 
+import argparse
 import asyncio
 import math
 import os
 import statistics
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -188,7 +190,8 @@ def _p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def run(server_url: str) -> dict[str, Any]:
+async def run(server_url: str, args: Sequence[str] = ()) -> dict[str, Any]:
+    argparse.ArgumentParser(prog="python -m bench compare").parse_args(list(args))
     total = int(os.environ.get("ARC_BENCH_COMPARE_OUTCOMES", "2000000"))
     scenarios = int(os.environ.get("ARC_BENCH_COMPARE_SCENARIOS", "500"))
     repeats = int(os.environ.get("ARC_BENCH_REPEATS", "20"))

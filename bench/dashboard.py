@@ -11,11 +11,12 @@ ratio from hypertable_compression_stats. Targets from the seeds: dashboard p95 <
 compression >= 90 % (a ratio of 10x).
 """
 
+import argparse
 import asyncio
 import os
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -236,7 +237,8 @@ async def _compress(engine: AsyncEngine) -> None:
     )
 
 
-async def run(server_url: str) -> None:
+async def run(server_url: str, args: Sequence[str] = ()) -> None:
+    argparse.ArgumentParser(prog="python -m bench dashboard").parse_args(list(args))
     total = int(os.environ.get("ARC_BENCH_OUTCOMES", "10000000"))
     repeats = int(os.environ.get("ARC_BENCH_REPEATS", "30"))
     url = with_database(server_url, f"arc_bench_dashboard_{os.getpid()}")

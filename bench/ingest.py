@@ -14,13 +14,14 @@ The references do the work any caller must do too (JSON-encode the trajectory, m
 inside the timed section; the Arc paths also validate every row.
 """
 
+import argparse
 import asyncio
 import json
 import os
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -150,7 +151,8 @@ async def _setup(client: ArcDBClient) -> tuple[list[str], list[str]]:
     return sims, [s["id"] for s in scenarios]
 
 
-async def run(server_url: str) -> None:
+async def run(server_url: str, args: Sequence[str] = ()) -> None:
+    argparse.ArgumentParser(prog="python -m bench ingest").parse_args(list(args))
     n = int(os.environ.get("ARC_BENCH_ROWS", "100000"))
     n_values = min(n, int(os.environ.get("ARC_BENCH_VALUES_ROWS", "10000")))
     url = with_database(server_url, f"arc_bench_ingest_{os.getpid()}")

@@ -7,8 +7,8 @@ model, no network and no API key, so the demo and the tests work anywhere. It is
 semantic model: synonyms are not near, shared wording is.
 
 `OpenAIEmbeddingProvider` talks to any OpenAI-compatible `/embeddings` endpoint (base URL and
-key from the environment). It needs the optional `httpx` extra (`arc-eval-db[openai]`), which
-is imported only when a request is sent.
+key from the environment) through the official SDK, the optional extra `arc-eval-db[openai]`,
+imported only when a request is sent.
 """
 
 import itertools
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from arc.database.core.errors import ArcConfigurationError, ArcValidationError
+from arc.database.core.extras import require
 from arc.database.models.base import EMBEDDING_DIMENSIONS
 
 _WORD = re.compile(r"[a-z0-9_]+")
@@ -113,18 +114,9 @@ class HashingEmbeddingProvider:
 
 
 @dataclass(frozen=True)
-class EmbeddingRequest:
-    """What will be sent, built without network access (inspectable in tests)."""
-
-    method: str
-    url: str
-    headers: Mapping[str, str]
-    json: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
 class OpenAIEmbeddingProvider:
-    """An OpenAI-compatible `/embeddings` endpoint. Key and base URL default from the env:
+    """An OpenAI-compatible `/embeddings` endpoint through the official `openai` SDK (extra
+    `openai`), which retries 429/5xx with backoff. Key and base URL default from the env:
     OPENAI_API_KEY (or ARC_EMBEDDING_API_KEY) and OPENAI_BASE_URL (or ARC_EMBEDDING_BASE_URL).
     """
 
@@ -132,6 +124,7 @@ class OpenAIEmbeddingProvider:
     base_url: str = "https://api.openai.com/v1"
     model: str = "text-embedding-3-small"
     timeout: float = 30.0
+    max_retries: int = 3
     dimensions: int = EMBEDDING_DIMENSIONS
 
     @property
@@ -155,42 +148,31 @@ class OpenAIEmbeddingProvider:
         params.update(overrides)
         return cls(**params)
 
-    def build_request(self, texts: Sequence[str]) -> EmbeddingRequest:
-        if not texts:
-            raise ArcValidationError("texts", "must not be empty")
-        return EmbeddingRequest(
-            method="POST",
-            url=self.base_url.rstrip("/") + "/embeddings",
-            headers={
-                "Authorization": f"Bearer {self.api_key}",
-                "Content-Type": "application/json",
-            },
-            json={
-                "model": self.model,
-                "input": [t[: MAX_TEXT_CHARS * 2] for t in texts],
-                "dimensions": self.dimensions,
-            },
-        )
-
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
+        sdk = require("openai", extra="openai", feature="OpenAI embeddings")
+        client = sdk.AsyncOpenAI(
+            api_key=self.api_key,
+            base_url=self.base_url,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+        )
         try:
-            import httpx  # type: ignore[import-not-found,unused-ignore]
-        except ImportError as exc:  # pragma: no cover - depends on the installed extras
-            raise ArcConfigurationError(
-                "httpx", "is not installed: pip install 'arc-eval-db[openai]'"
-            ) from exc
-        request = self.build_request(texts)
-        async with httpx.AsyncClient(timeout=self.timeout) as client:
-            response = await client.request(
-                request.method, request.url, headers=dict(request.headers), json=request.json
+            response = await client.embeddings.create(
+                model=self.model,
+                input=[t[: MAX_TEXT_CHARS * 2] for t in texts],
+                dimensions=self.dimensions,
             )
-            response.raise_for_status()
-            payload = response.json()
-        rows = sorted(payload["data"], key=lambda item: item["index"])
+        finally:
+            await client.close()
+        rows = sorted(response.data, key=lambda item: item.index)
+        if len(rows) != len(texts):
+            raise ArcValidationError(
+                "embedding", f"the endpoint returned {len(rows)} vectors for {len(texts)} texts"
+            )
         return [
-            validate_embedding(row["embedding"], index=i, field="embedding")
+            validate_embedding(list(row.embedding), index=i, field="embedding")
             for i, row in enumerate(rows)
         ]
 

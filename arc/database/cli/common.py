@@ -4,7 +4,9 @@ import argparse
 import os
 import sys
 import time
+import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, NoReturn, TextIO
 
 from arc.database.core.errors import ArcConfigurationError, ArcDatabaseError
@@ -57,6 +59,22 @@ class ProgressBar:
 
 
 # --------------------------------------------------------------------------- helpers
+def iso_time(value: str) -> datetime:
+    """An ISO-8601 time for argparse (a naive one is UTC, like everywhere in arc-db)."""
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {value!r}") from None
+
+
+def uuid_arg(value: str) -> uuid.UUID:
+    """A UUID for argparse."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a UUID: {value!r}") from None
+
+
 def database_url(args: argparse.Namespace) -> str:
     url: str | None = args.url or os.environ.get("TIMESCALE_SERVICE_URL")
     if not url:

@@ -11,10 +11,18 @@ import os
 import traceback
 from collections.abc import Sequence
 
-from arc.database.cli.commands import bench, compare, demo, health, maintain, migrate
+from arc.database.cli.commands import (
+    bench,
+    compare,
+    demo,
+    health,
+    maintain,
+    migrate,
+    recommendations,
+)
 from arc.database.cli.common import EXIT_RUNTIME, EXIT_USAGE, CliError, explain, fail
 
-COMMANDS = (migrate, health, maintain, compare, demo, bench)
+COMMANDS = (migrate, health, maintain, compare, recommendations, demo, bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

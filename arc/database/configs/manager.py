@@ -154,20 +154,24 @@ def shows_regression(evaluation: Mapping[str, Any] | None) -> bool:
     if not evaluation:
         return False
     summary = evaluation.get("summary") or {}
+    return int(summary.get("regressions") or 0) > 0 or overall_direction(evaluation) == "worse"
+
+
+def overall_direction(evaluation: Mapping[str, Any] | None) -> str | None:
+    """ "better" / "worse" when the paired test over scenarios is significant, else None (a broad
+    regression that no single scenario shows on its own still blocks a canary)."""
+    if not evaluation:
+        return None
+    summary = evaluation.get("summary") or {}
     metric = str(evaluation.get("metric") or "reliability_score")
-    return int(summary.get("regressions") or 0) > 0 or _overall_regression(
-        summary, metric, evaluation.get("alpha")
-    )
-
-
-def _overall_regression(summary: Mapping[str, Any], metric: str, alpha: Any) -> bool:
-    """The paired test over scenarios says the candidate is worse (a broad regression that no
-    single scenario shows on its own still blocks a canary)."""
+    alpha = evaluation.get("alpha")
     p_value, delta = summary.get("p_value"), summary.get("delta")
     if not isinstance(p_value, int | float) or not isinstance(delta, int | float) or delta == 0:
-        return False
+        return None
+    if p_value > (alpha if isinstance(alpha, int | float) else 0.05):
+        return None
     worse = delta < 0 if metric in HIGHER_IS_BETTER else delta > 0
-    return worse and p_value <= (alpha if isinstance(alpha, int | float) else 0.05)
+    return "worse" if worse else "better"
 
 
 class ConfigurationManager:
@@ -497,7 +501,7 @@ class ConfigurationManager:
         summary = evaluation.get("summary") or {}
         metric = str(evaluation.get("metric") or diff.target_metric or "reliability_score")
         regressions = int(summary.get("regressions") or 0)
-        broad = _overall_regression(summary, metric, evaluation.get("alpha"))
+        broad = overall_direction(evaluation) == "worse"
         if regressions == 0 and not broad:
             return False
         if force:

@@ -2,10 +2,15 @@
 with results from a response surface (demo.surface). Used by the demo and `bench loop`."""
 
 import random
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from arc.database.comparison import reader
 from arc.database.demo.surface import ResponseSurface
 from arc.database.ingest.api import ArcAPI
 
@@ -85,3 +90,33 @@ async def evaluate_version(
             },
         )
     return run
+
+
+@dataclass(frozen=True)
+class VersionSnapshot:
+    """A version as the dashboard shows it (last two days, from the statistics views)."""
+
+    version_number: int
+    runs: int
+    success_rate: float
+    reliability: float
+    cost_per_execution: float
+    avg_ms: float
+
+
+async def version_snapshot(engine: AsyncEngine, version_id: uuid.UUID) -> VersionSnapshot:
+    async with engine.connect() as conn:
+        rows = await reader.version_totals(
+            conn, start=datetime.now(UTC) - timedelta(days=2), end=None, version_ids=[version_id]
+        )
+    if not rows or rows[0].n == 0:
+        return VersionSnapshot(0, 0, 0.0, 0.0, 0.0, 0.0)
+    t = rows[0]
+    return VersionSnapshot(
+        t.version_number,
+        t.n,
+        t.success_n / t.n,
+        t.sum_reliability / t.n,
+        t.sum_cost / t.n,
+        t.sum_time_ms / t.n,
+    )

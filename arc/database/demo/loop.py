@@ -14,22 +14,20 @@ import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, TextIO
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from arc.database.comparison import VersionComparator, reader
-from arc.database.comparison.render import comparison_text
 from arc.database.configs import ConfigurationManager
 from arc.database.core.engine import session_factory
 from arc.database.core.errors import ArcValidationError
-from arc.database.demo.evaluation import evaluate_version
+from arc.database.demo.evaluation import evaluate_version, version_snapshot
 from arc.database.demo.surface import ResponseSurface
 from arc.database.ingest.api import ArcAPI
 from arc.database.models import Recommendation
-from arc.database.recommendations import RecommendationEngine
+from arc.database.recommendations import CandidateReview, RecommendationEngine
 from arc.database.recommendations.changes import to_yaml
 
 LOOP_USER = uuid.uuid5(uuid.NAMESPACE_URL, "arc-eval-db/loop")
@@ -107,16 +105,11 @@ class LoopReport:
 
 
 async def _totals(engine: AsyncEngine, version_id: uuid.UUID) -> tuple[float, float]:
-    async with engine.connect() as conn:
-        rows = await reader.version_totals(
-            conn, start=datetime.now(UTC) - timedelta(days=2), end=None, version_ids=[version_id]
-        )
-    if not rows or rows[0].n == 0:
-        return 0.0, 0.0
-    return rows[0].sum_reliability / rows[0].n, rows[0].sum_cost / rows[0].n
+    snap = await version_snapshot(engine, version_id)
+    return snap.reliability, snap.cost_per_execution
 
 
-async def _inject_harmful(
+async def inject_harmful(
     engine: AsyncEngine, config_id: uuid.UUID, config: dict[str, Any], session_id: uuid.UUID
 ) -> uuid.UUID:
     """A recommendation a careless model might write: it passes the rules, not the canary."""
@@ -143,6 +136,53 @@ async def _inject_harmful(
             )
         )
     return rec_id
+
+
+def _improvement(review: CandidateReview) -> str:
+    summary, focus = review.comparison.summary, review.focus
+    if summary.improvements:
+        return f"{summary.improvements} scenarios improved, none regressed"
+    if focus and focus["p_value"] <= 0.05 and focus["delta"] > 0:
+        return (
+            f"the {focus['scenarios']} scenarios the evidence named improved by "
+            f"{focus['delta']:+.3f} (p={focus['p_value']:.2g}), none regressed"
+        )
+    return f"the mean improved by {summary.delta:+.3f} (p={summary.p_value:.2g}), none regressed"
+
+
+async def decide(
+    recommender: RecommendationEngine,
+    diff_id: uuid.UUID,
+    review: CandidateReview,
+    *,
+    cost: float,
+    cost_limit: float | None,
+    actor: uuid.UUID = LOOP_USER,
+) -> tuple[str, str]:
+    """Approve a candidate whose canary held the prediction within the cost limit; reject it
+    otherwise. A regression is left to the gate itself, which must refuse it."""
+    summary = review.comparison.summary
+    regressed = summary.regressions > 0 or (
+        summary.p_value is not None
+        and summary.p_value <= 0.05
+        and summary.delta is not None
+        and summary.delta < 0
+    )
+    if regressed:
+        try:
+            await recommender.approve(diff_id, actor)
+            return "approved", "the gate let it through"
+        except ArcValidationError as refused:
+            reason = f"the gate refused: {refused.rule}"
+    elif not review.hit:
+        reason = "no significant improvement"
+    elif cost_limit is not None and cost > cost_limit:
+        reason = f"cost per run {cost:.5f} over the limit {cost_limit:.5f}"
+    else:
+        await recommender.approve(diff_id, actor)
+        return "approved", _improvement(review)
+    await recommender.reject(diff_id, actor, reason=reason)
+    return "rejected", reason
 
 
 async def run_loop(
@@ -196,7 +236,7 @@ async def run_loop(
         tried = [r["recommendation_id"] for r in listed][: options.candidates_per_round]
         injected: set[uuid.UUID] = set()
         if options.inject_harmful_round == number:
-            harmful = await _inject_harmful(engine, config_id, config, analysis.session_id)
+            harmful = await inject_harmful(engine, config_id, config, analysis.session_id)
             injected.add(harmful)
             tried.insert(0, harmful)
         out.write(
@@ -229,30 +269,13 @@ async def run_loop(
                 injected=rec_id in injected,
             )
             current.attempts.append(attempt)
-            regressed = summary.regressions > 0 or (
-                summary.p_value is not None
-                and summary.p_value <= 0.05
-                and summary.delta is not None
-                and summary.delta < 0
+            attempt.decision, attempt.reason = await decide(
+                recommender,
+                applied.diff_id,
+                review,
+                cost=cand_cost,
+                cost_limit=start_cost * (1 + options.cost_budget) if start_cost else None,
             )
-            if regressed:
-                try:  # the gate itself must refuse it
-                    await recommender.approve(applied.diff_id, LOOP_USER)
-                    attempt.decision, attempt.reason = "approved", "the gate let it through"
-                except ArcValidationError as refused:
-                    attempt.reason = f"the gate refused: {refused.rule}"
-            elif not review.hit:
-                attempt.reason = "no significant improvement"
-            elif start_cost and cand_cost > start_cost * (1 + options.cost_budget):
-                attempt.reason = f"cost per run +{cand_cost / start_cost - 1:.0%} over v1"
-            else:
-                await recommender.approve(applied.diff_id, LOOP_USER)
-                attempt.decision, attempt.reason = (
-                    "approved",
-                    (f"{summary.improvements} scenarios improved, none regressed"),
-                )
-            if attempt.decision == "rejected":
-                await recommender.reject(applied.diff_id, LOOP_USER, reason=attempt.reason)
             out.write(
                 f"  {'INJECTED ' if attempt.injected else ''}{attempt.description[:110]}\n"
                 f"    confidence {attempt.confidence:.2f}; canary {summary.verdict} "
@@ -274,16 +297,3 @@ async def run_loop(
         f"harmful suggestions rejected by the canary: {report.harmful_rejected}\n"
     )
     return report
-
-
-async def show_comparison(engine: AsyncEngine, diff_id: uuid.UUID, out: TextIO) -> None:
-    """The canary comparison recorded on a diff, as a table."""
-    async with engine.connect() as conn:
-        row = (
-            await conn.execute(
-                text("SELECT version_before, version_after FROM config_diffs WHERE diff_id = :d"),
-                {"d": diff_id},
-            )
-        ).one()
-    result = await VersionComparator(engine).compare_versions(row.version_before, row.version_after)
-    out.write(comparison_text(result, limit=8) + "\n")

@@ -8,7 +8,8 @@ format. Then version 2 of one configuration, which trades its weather tool for a
 is run the same way. Data is deterministic for a seed; ids are new on every run, so the demo
 can be rerun on the same database. It embeds what is new, clusters the failures and prints the
 dashboard, the comparison of version 2 against version 1 (weather tasks regress, flights
-improve), the Pareto frontier, and health.
+improve), the Pareto frontier, one round of the recommendation loop (evidence, candidate,
+canary, approval, dashboard delta, an injected harmful change refused), and health.
 """
 
 import asyncio
@@ -28,6 +29,7 @@ from arc.database.core.engine import build_engine, session_factory
 from arc.database.core.settings import redact_url
 from arc.database.core.timescale import detect_async
 from arc.database.demo.evaluation import Progress, evaluate_version
+from arc.database.demo.recommend import show_recommendation_loop
 from arc.database.demo.report import print_comparison, print_dashboard, print_health
 from arc.database.demo.surface import DefaultSurface, make_scenarios
 from arc.database.ingest.api import create_arc_api
@@ -85,6 +87,8 @@ DEMO_CONFIGS: dict[str, dict[str, Any]] = {
 }
 # The change the demo compares: version 2 of demo-gpt4o trades the weather tool for flights.
 COMPARED = "demo-gpt4o"
+# The configuration the recommendation loop improves (missing tools, temperature 0.7).
+RECOMMENDED = "demo-llama-70b"
 V2_TOOLS = ["web_search", "flight_search", "calculator"]
 
 
@@ -177,27 +181,41 @@ async def run_demo(
             simulations += run.simulation_ids
             recorded += run.outcomes
             metrics = dict(api.db.get_metrics())
+            stream.write(
+                f"  recorded {recorded} outcomes in {time.perf_counter() - started:.1f}s "
+                f"(client success rate {metrics.get('success_rate', 0):.1f}%, "
+                f"avg query {metrics.get('avg_query_time', 0):.1f} ms)\n"
+            )
+            t0 = time.perf_counter()
+            embedded = await SimilaritySearch(engine).embed_missing()
+            stream.write(
+                f"  embedded {embedded.trajectories} trajectories, {embedded.config_versions} "
+                f"configs, {embedded.scenarios} scenarios; clustered "
+                f"{embedded.failure_patterns} failures ({time.perf_counter() - t0:.1f}s)\n"
+            )
+            if not caps.continuous_aggregates:
+                await refresh_aggregates(engine)  # keep the fallback views fresh for SQL users
+            probe = "Timeout after 95s waiting for weather_api response"
+            await print_dashboard(engine, stream, simulation_ids=simulations, probe_error=probe)
+            comparison = await print_comparison(
+                engine, stream, configs[COMPARED].version_id, v2.version_id, label=COMPARED
+            )
+            improved = configs[RECOMMENDED]
+            loop = await show_recommendation_loop(
+                engine,
+                api,
+                config_id=improved.config_id,
+                version_id=improved.version_id,
+                config=DEMO_CONFIGS[RECOMMENDED],
+                scenarios=scenarios,
+                repeats=runs,
+                surface=surface,
+                rng=rng,
+                user=DEMO_USER,
+                out=stream,
+            )
         finally:
             await api.db.close()
-        stream.write(
-            f"  recorded {recorded} outcomes in {time.perf_counter() - started:.1f}s "
-            f"(client success rate {metrics.get('success_rate', 0):.1f}%, "
-            f"avg query {metrics.get('avg_query_time', 0):.1f} ms)\n"
-        )
-        t0 = time.perf_counter()
-        embedded = await SimilaritySearch(engine).embed_missing()
-        stream.write(
-            f"  embedded {embedded.trajectories} trajectories, {embedded.config_versions} "
-            f"configs, {embedded.scenarios} scenarios; clustered {embedded.failure_patterns} "
-            f"failures ({time.perf_counter() - t0:.1f}s)\n"
-        )
-        if not caps.continuous_aggregates:
-            await refresh_aggregates(engine)  # keep the fallback views fresh for SQL users
-        probe = "Timeout after 95s waiting for weather_api response"
-        await print_dashboard(engine, stream, simulation_ids=simulations, probe_error=probe)
-        comparison = await print_comparison(
-            engine, stream, configs[COMPARED].version_id, v2.version_id, label=COMPARED
-        )
         status = await print_health(engine, stream)
     finally:
         await engine.dispose()
@@ -212,6 +230,7 @@ async def run_demo(
         "health": status,
         "seconds": elapsed,
         "comparison": comparison,
+        "loop": loop,
         "versions": {
             "baseline": configs[COMPARED].version_id,
             "candidate": v2.version_id,

@@ -132,6 +132,16 @@ def provenance(pack: evidence.EvidencePack, suggestion: Suggestion) -> dict[str,
     }
 
 
+def _in_written_order(raw_yaml: str, parsed: dict[str, Any]) -> dict[str, Any]:
+    """The configuration with its keys in the order its author wrote them (parsed_config is
+    JSONB, which reorders keys), so a candidate's YAML diff shows only what changed."""
+    try:
+        written = yaml.safe_load(raw_yaml)
+    except yaml.YAMLError:
+        return parsed
+    return written if isinstance(written, dict) and written == parsed else parsed
+
+
 class RecommendationEngine:
     def __init__(
         self,
@@ -334,7 +344,7 @@ class RecommendationEngine:
             version = await self.configs.propose_config_version(
                 s,
                 rec.config_id,
-                merge(approved.parsed_config, patch),
+                merge(_in_written_order(approved.raw_yaml, approved.parsed_config), patch),
                 candidate=Candidate(
                     target_metric=rec.target_metric,
                     recommendation_id=rec_id,
@@ -497,6 +507,14 @@ class RecommendationEngine:
             return await calibration_report(
                 s, require_uuid(user_id, "user_id") if user_id else None
             )
+
+    async def get_recommendation(self, recommendation_id: Any) -> dict[str, Any]:
+        rec_id = require_uuid(recommendation_id, "recommendation_id")
+        async with self._transaction() as s:
+            row = await repo.get_recommendation(s, rec_id)
+        if row is None:
+            raise ArcNotFoundError("recommendation", rec_id)
+        return dict(row._mapping)
 
     async def session_recommendations(self, session_id: Any) -> list[dict[str, Any]]:
         async with self._transaction() as s:

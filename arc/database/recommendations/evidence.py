@@ -7,13 +7,17 @@ a supported change improves the target metric. The kinds:
 
 - `tool_coverage`: scenarios that need a tool the configuration does not enable succeed less
   than the others (difference of success rates, normal approximation: p = Phi(z));
+- `tool_needed`: scenarios that need a tool the configuration enables (contradicts removing
+  it);
 - `truncation`: runs whose answers hit `max_tokens` succeed less than the others (same test);
 - `timeouts` / `transient_tool_errors`: a failure mode that a longer timeout or another retry
   addresses is real (one-sided binomial test that its share exceeds 2%: p = 1 - p-value);
 - `change_effect`: what the same kind of change did across the tenant's configurations
   (p = (improvements + 1) / (changes + 2));
 - `pareto`: a version that dominates this one and how its configuration differs
-  (p = Phi(z) of the reliability difference);
+  (p = Phi(z) of the reliability difference). It is joint: it backs adopting all of the
+  dominating configuration's differences together, not any one of them alone (the
+  dominance says nothing about which difference made it);
 - `history`: this configuration's rejected or regressing changes (contradicts repeating them);
 - `untested_lever`: a number of the configuration that has never been moved in a direction
   (p = 0.5: nothing is known). It supports an experiment the canary will measure; providers
@@ -35,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from arc.database.comparison import VersionComparator
 from arc.database.comparison.effects import changed_keys
-from arc.database.configs.manager import shows_regression
+from arc.database.configs.manager import overall_direction, shows_regression
 from arc.database.configs.parsing import change_summary
 from arc.database.core.errors import ArcNotFoundError
 from arc.database.core.extras import require
@@ -53,11 +57,16 @@ class Support:
     value: Any = None
 
     def matches(self, key: str, direction: str, value: Any) -> bool:
+        """Same key and direction; for a value set, added or removed, the same value (for
+        raised / lowered, `value` is only the level the evidence saw, a target to move to)."""
         return (
             self.key == key
             and self.direction == direction
-            and (self.value is None or self.value == value)
+            and (self.value is None or direction in ("raised", "lowered") or self.value == value)
         )
+
+    def contradicted_by(self, contradictions: Sequence["Support"]) -> bool:
+        return any(c.matches(self.key, self.direction, self.value) for c in contradictions)
 
     def as_dict(self) -> dict[str, Any]:
         return {"key": self.key, "direction": self.direction, "value": self.value}
@@ -73,6 +82,23 @@ class EvidenceItem:
     expected_delta: float | None = None  # on the target metric, if the supported change works
     supports: list[Support] = field(default_factory=list)
     contradicts: list[Support] = field(default_factory=list)
+    # joint: the item backs its changes only together (another configuration's settings,
+    # which differ in several keys at once); a suggestion taking some of them is not backed
+    joint: bool = False
+
+    def backs(
+        self, moves: Sequence[tuple[str, str, Any]], excluded: Sequence[Support] = ()
+    ) -> list[Support]:
+        """The supports of this item that `moves` (key, direction, value) make, or [] when
+        the item is joint and the moves leave out some of its changes that no other evidence
+        contradicts (`excluded`: a joint item backs "adopt those settings, except the ones
+        the evidence says would hurt")."""
+        made = [s for s in self.supports if any(s.matches(*m) for m in moves)]
+        if self.joint:
+            required = [s for s in self.supports if not s.contradicted_by(excluded)]
+            if any(s not in made for s in required):
+                return []
+        return made
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +112,7 @@ class EvidenceItem:
             else round(self.expected_delta, 4),
             "supports": [s.as_dict() for s in self.supports],
             "contradicts": [s.as_dict() for s in self.contradicts],
+            "joint": self.joint,
         }
 
 
@@ -104,6 +131,10 @@ class EvidencePack:
     window_end: datetime
     outcomes: int
     items: list[EvidenceItem] = field(default_factory=list)
+
+    @property
+    def contradictions(self) -> list[Support]:
+        return [c for i in self.items for c in i.contradicts]
 
     def item(self, evidence_id: str) -> EvidenceItem | None:
         return next((i for i in self.items if i.id == evidence_id), None)
@@ -318,10 +349,26 @@ def _tools_enabled(config: Mapping[str, Any]) -> set[str]:
 def _tool_coverage(pack: EvidencePack, rows: Sequence[Any], min_samples: int) -> None:
     enabled = _tools_enabled(pack.config)
     needed: dict[str, list[Any]] = {}
+    in_use: dict[str, list[Any]] = {}
     for r in rows:
         for tool in r.expected_tools or []:
-            if tool not in enabled:
-                needed.setdefault(tool, []).append(r)
+            (in_use if tool in enabled else needed).setdefault(tool, []).append(r)
+    for tool, group in sorted(in_use.items()):
+        g_n, g_s = sum(int(r.n) for r in group), sum(int(r.success_n) for r in group)
+        if g_n < min_samples:
+            continue
+        pack.add(
+            "tool_needed",
+            f"{len(group)} scenarios need {tool}, which the configuration enables: they succeed "
+            f"in {g_s / g_n:.0%} of {g_n} runs; removing it would leave them without their tool",
+            {
+                "tool": tool,
+                "scenario_ids": sorted(r.scenario_id for r in group)[:50],
+                "n": g_n,
+                "success_rate": round(g_s / g_n, 4),
+            },
+            contradicts=[Support("tools", "removed", tool)],
+        )
     for tool, group in sorted(needed.items()):
         ids = {r.scenario_id for r in group}
         others = [r for r in rows if r.scenario_id not in ids]
@@ -489,39 +536,46 @@ async def _pareto(pack: EvidencePack, conn: AsyncConnection, comparator: Version
         },
         p_improve=_phi(gap / se) if gap > 0 else 0.5,
         expected_delta=gap,
-        supports=[
-            Support(k, d, a if d in ("set", "added") else b if d == "removed" else None)
-            for k, d, b, a in differences
-        ],
+        supports=[Support(k, d, b if d == "removed" else a) for k, d, b, a in differences],
+        joint=True,
     )
 
 
 def _history(pack: EvidencePack, rows: Sequence[Any]) -> None:
     """This configuration's changes whose canary regressed, or that a person rejected without
     a canary: they contradict repeating the same change. A change rejected only for lack of a
-    significant improvement contradicts nothing (it may be tried again on more data)."""
+    significant improvement contradicts nothing (it may be tried again on more data), and
+    neither does one whose canary improved the mean significantly while a scenario regressed:
+    with many scenarios improving, the false discovery rate leaves room for a false regression,
+    and the next canary will tell."""
     for r in rows:
         changes = changed_keys(r.change_summary)
         regressed = shows_regression(r.evaluation)
         if not changes or not (regressed or (r.approval_status == "rejected" and not r.evaluation)):
             continue
         summary = (r.evaluation or {}).get("summary") or {}
+        mixed = regressed and overall_direction(r.evaluation) == "better"
+        if regressed:
+            delta = summary.get("delta")
+            what = f": its canary showed {summary.get('regressions')} regressions" + (
+                f", overall {delta:+.4g}" if isinstance(delta, int | float) else ""
+            )
+            if mixed:
+                what += " (significantly better overall: it may be tried again)"
+        else:
+            what = " by a person"
         pack.add(
             "history",
-            f"an earlier change of this configuration was {r.approval_status}"
-            + (
-                f": its canary showed {summary.get('regressions')} regressions, overall "
-                f"{summary.get('delta'):+.4g}"
-                if regressed
-                else " by a person"
-            ),
+            f"an earlier change of this configuration was {r.approval_status}{what}",
             {
                 "diff_id": str(r.diff_id),
                 "approval_status": r.approval_status,
                 "metric": (r.evaluation or {}).get("metric"),
                 "summary": summary,
             },
-            contradicts=[
+            contradicts=[]
+            if mixed
+            else [
                 Support(k, d, a if d in ("set", "added") else b if d == "removed" else None)
                 for k, d, b, a in changes
             ],
@@ -535,7 +589,7 @@ LEVER_ORDER = ("temperature", "top_p", "max_tokens", "retries", "timeout_ms")
 
 def _untested_levers(pack: EvidencePack, tried_summaries: Sequence[Any]) -> None:
     tried = {(k, d) for summary in tried_summaries for k, d, _, _ in changed_keys(summary)}
-    refused = [c for item in pack.items for c in item.contradicts]
+    refused = pack.contradictions
     numbers = {
         k: v
         for k, v in pack.config.items()

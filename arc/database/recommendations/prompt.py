@@ -12,13 +12,15 @@ from arc.database.recommendations.evidence import EvidencePack
 from arc.database.recommendations.providers.base import LLMRequest
 from arc.database.recommendations.suggestions import ANSWER_SCHEMA
 
-PROMPT_TEMPLATE_VERSION = "arc-recommendations-v2"
+PROMPT_TEMPLATE_VERSION = "arc-recommendations-v3"
 SYSTEM = """You improve the configuration of an AI agent that is evaluated on test scenarios.
 You receive evidence gathered from its evaluations and answer only through the schema given.
 Rules:
 - Every recommendation cites the ids of the evidence items it stands on ("E1"...), and every
   change it makes must be one that a cited item lists under "supports". Changes an item lists
-  under "contradicts" are refused.
+  under "contradicts" are refused. An item marked "joint" (another configuration's settings)
+  backs its changes only together: cite it for all of them except those another item
+  contradicts.
 - Prefer one change per recommendation, so its effect can be measured on its own.
 - A change is an operation on a dotted key of the configuration: "set" (value_json: the new
   value as JSON), "add_item" / "remove_item" on a list such as tools (value_json: the item as

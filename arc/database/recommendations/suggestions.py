@@ -7,7 +7,9 @@ kept only when
 2. it changes something;
 3. every evidence id it cites exists in the pack;
 4. every change it makes is supported by one of the items it cites (same key and direction,
-   and the same value for tools added or values set);
+   and the same value for tools added or values set); a joint item (another configuration's
+   settings) backs its changes only when the suggestion makes all of them that no item
+   contradicts;
 5. no item of the pack contradicts any of its changes (an earlier rejected change, a kind of
    change whose track record is worse than better).
 Anything else is dropped with its reason: this is what stops a model from inventing support.
@@ -139,21 +141,29 @@ def check_suggestion(item: Any, pack: EvidencePack, index: int) -> Suggestion:
         raise ArcValidationError(
             "evidence", f"cites evidence that does not exist: {', '.join(missing)}", index=index
         )
-    items = [pack.item(c) for c in cited]
+    items = [i for i in (pack.item(c) for c in cited) if i is not None]
+    made = [
+        (key, direction, change_value(direction, before, after))
+        for key, direction, before, after in moves
+    ]
+    backed_by = {i.id: i.backs(made, pack.contradictions) for i in items}
     p_moves: list[float] = []
     deltas: list[float] = []
-    for key, direction, before, after in moves:
-        value = change_value(direction, before, after)
+    for key, direction, value in made:
         backing = [
-            i
-            for i in items
-            if i is not None and any(s.matches(key, direction, value) for s in i.supports)
+            i for i in items if any(s.matches(key, direction, value) for s in backed_by[i.id])
         ]
         if not backing:
+            partial = [i.id for i in items if i.joint and not backed_by[i.id]]
             raise ArcValidationError(
                 "evidence",
                 f"no cited evidence supports {key} {direction}"
-                + (f" {value!r}" if value is not None else ""),
+                + (f" {value!r}" if value is not None else "")
+                + (
+                    f" ({', '.join(partial)} back their changes only all together)"
+                    if partial
+                    else ""
+                ),
                 index=index,
             )
         against = [

@@ -116,11 +116,20 @@ async def get_recommendation(
     return (await conn.execute(query)).one_or_none()
 
 
+# Most confident first; among equally confident ones (confidence is capped at 0.99), the larger
+# expected effect (its size: lower is better for cost and time); then the older; the id only
+# makes the order total.
+_RANKED = (
+    Recommendation.confidence.desc(),
+    func.abs(Recommendation.impact_estimate["expected_delta"].as_float()).desc().nulls_last(),
+    Recommendation.created_at,
+    Recommendation.recommendation_id,
+)
+
+
 async def list_by_source(conn: Conn, source_id: uuid.UUID) -> Sequence[Row[*tuple[Any, ...]]]:
     result = await conn.execute(
-        select(*_REC_COLUMNS)
-        .where(Recommendation.source_id == source_id)
-        .order_by(Recommendation.confidence.desc(), Recommendation.recommendation_id)
+        select(*_REC_COLUMNS).where(Recommendation.source_id == source_id).order_by(*_RANKED)
     )
     return result.all()
 
@@ -162,11 +171,7 @@ async def pending(
     )
     if source_ids is not None:
         query = query.where(Recommendation.source_id.in_(list(source_ids)))
-    result = await conn.execute(
-        query.order_by(Recommendation.confidence.desc(), Recommendation.created_at.desc()).limit(
-            limit
-        )
-    )
+    result = await conn.execute(query.order_by(*_RANKED).limit(limit))
     return result.all()
 
 

@@ -172,6 +172,7 @@ def test_demo_creates_migrates_and_reports(server_url: str) -> None:
             "Tool performance",
             "Version comparison",
             "Pareto frontier",
+            "Recommendation loop",
             "Health:",
         ):
             assert panel in out

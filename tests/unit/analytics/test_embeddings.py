@@ -17,6 +17,7 @@ from arc.database.analytics.embeddings import (
 )
 from arc.database.core.errors import ArcConfigurationError, ArcValidationError
 from arc.database.models import EMBEDDING_DIMENSIONS
+from tests.support.llm_servers import Reply, ScriptedServer, reply
 
 
 def cosine_distance(a: list[float], b: list[float]) -> float:
@@ -65,20 +66,34 @@ def test_validate_embedding_rejects_bad_vectors(value: object, rule: str) -> Non
     assert err.value.index == 3
 
 
-def test_openai_provider_builds_requests_without_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-123")
-    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1/")
-    provider = OpenAIEmbeddingProvider.from_env()
-    request = provider.build_request(["hello", "world"])
-    assert request.method == "POST"
-    assert request.url == "http://127.0.0.1:9/v1/embeddings"
-    assert request.headers["Authorization"] == "Bearer sk-test-123"
-    assert request.json["input"] == ["hello", "world"]
-    assert request.json["dimensions"] == EMBEDDING_DIMENSIONS
+async def test_openai_provider_over_loopback_http(monkeypatch: pytest.MonkeyPatch) -> None:
+    vectors = [
+        [1.0] + [0.0] * (EMBEDDING_DIMENSIONS - 1),
+        [0.0, 1.0] + [0.0] * (EMBEDDING_DIMENSIONS - 2),
+    ]
+    body = {
+        "object": "list",
+        "model": "text-embedding-3-small",
+        "data": [  # out of order on purpose: the provider sorts by index
+            {"object": "embedding", "index": 1, "embedding": vectors[1]},
+            {"object": "embedding", "index": 0, "embedding": vectors[0]},
+        ],
+        "usage": {"prompt_tokens": 4, "total_tokens": 4},
+    }
+    with ScriptedServer([reply(429, retry_ms=0), Reply(200, body)]) as server:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-123")
+        monkeypatch.setenv("OPENAI_BASE_URL", server.url + "/v1")
+        provider = OpenAIEmbeddingProvider.from_env(max_retries=1)
+        assert await provider.embed(["hello", "world"]) == vectors
+        assert await provider.embed([]) == []
+    sent = server.requests[-1]
+    assert sent["path"] == "/v1/embeddings"
+    assert sent["headers"]["authorization"] == "Bearer sk-test-123"
+    assert sent["body"]["input"] == ["hello", "world"]
+    assert sent["body"]["dimensions"] == EMBEDDING_DIMENSIONS
+    assert len(server.requests) == 2  # the 429 was retried
     assert "sk-test-123" not in repr(provider)
     assert provider.name == "openai:text-embedding-3-small"
-    with pytest.raises(ArcValidationError):
-        provider.build_request([])
     monkeypatch.setenv("ARC_EMBEDDING_PROVIDER", "openai")
     assert isinstance(default_provider(), OpenAIEmbeddingProvider)
 

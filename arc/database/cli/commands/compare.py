@@ -8,8 +8,6 @@ database or runtime error. `--json` prints exactly one JSON object.
 import argparse
 import asyncio
 import json
-import uuid
-from datetime import datetime
 from typing import Any
 
 from arc.database.cli.common import (
@@ -18,26 +16,13 @@ from arc.database.cli.common import (
     CliError,
     database_url,
     engine_run,
+    iso_time,
+    uuid_arg,
 )
 from arc.database.core.errors import ArcNotFoundError, ArcValidationError
 
 EXIT_REGRESSION = 1
 METRIC_CHOICES = ("reliability_score", "success_rate", "execution_time_ms", "cost_usd")
-
-
-def iso_time(value: str) -> datetime:
-    """An ISO-8601 time for argparse (a naive one is UTC, like everywhere in arc-db)."""
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {value!r}") from None
-
-
-def version_id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a UUID: {value!r}") from None
 
 
 # Validation and not-found errors are the caller's input: exit status 2.
@@ -149,8 +134,8 @@ def register(sub: Any) -> None:
         "compare",
         help="compare two configuration versions scenario by scenario; exit 1 on a regression",
     )
-    cp.add_argument("--baseline", type=version_id, required=True, help="baseline version id")
-    cp.add_argument("--candidate", type=version_id, required=True, help="candidate version id")
+    cp.add_argument("--baseline", type=uuid_arg, required=True, help="baseline version id")
+    cp.add_argument("--candidate", type=uuid_arg, required=True, help="candidate version id")
     cp.add_argument("--metric", choices=METRIC_CHOICES, default="reliability_score")
     _window(cp)
     cp.add_argument("--alpha", type=float, default=0.05, help="false discovery rate (0.05)")
@@ -168,15 +153,15 @@ def register(sub: Any) -> None:
 
     pp = sub.add_parser("pareto", help="the Pareto frontier of configuration versions")
     _window(pp)
-    pp.add_argument("--config", type=version_id, help="only this configuration's versions")
+    pp.add_argument("--config", type=uuid_arg, help="only this configuration's versions")
     pp.add_argument("--json", action="store_true")
     pp.set_defaults(func=cmd_pareto)
 
     ep = sub.add_parser("effects", help="what each kind of configuration change did")
     ep.add_argument("--metric", choices=METRIC_CHOICES, default="reliability_score")
     _window(ep)
-    ep.add_argument("--config", type=version_id, help="only this configuration")
-    ep.add_argument("--user", type=version_id, help="only this tenant's configurations")
+    ep.add_argument("--config", type=uuid_arg, help="only this configuration")
+    ep.add_argument("--user", type=uuid_arg, help="only this tenant's configurations")
     ep.add_argument("--alpha", type=float, default=0.05)
     ep.add_argument("--json", action="store_true")
     ep.set_defaults(func=cmd_effects)

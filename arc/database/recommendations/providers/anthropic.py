@@ -2,10 +2,11 @@
 
 Messages API with a single tool whose input schema is the answer's JSON schema, and
 `tool_choice` forcing that tool: the answer is the tool call's input, structured by
-construction. The SDK retries 408/409/429/5xx and lost connections with exponential backoff
-(honouring Retry-After) up to `max_retries` times and gives up after `timeout` seconds per
-attempt. The key and the base URL come from the SDK's own variables (ANTHROPIC_API_KEY,
-ANTHROPIC_BASE_URL) unless given.
+construction. No sampling temperature is sent: the 2.x SDK dropped the parameter and a
+forced tool call is already constrained to the schema. The SDK retries 408/409/429/5xx and
+lost connections with exponential backoff (honouring Retry-After) up to `max_retries` times
+and gives up after `timeout` seconds per attempt. The key and the base URL come from the
+SDK's own variables (ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL) unless given.
 """
 
 import json
@@ -51,7 +52,6 @@ class AnthropicProvider:
             response: Any = await self.client.messages.create(
                 model=request.model,
                 max_tokens=request.max_output_tokens,
-                temperature=request.temperature,
                 system=request.system,
                 messages=[{"role": "user", "content": request.prompt}],
                 tools=[

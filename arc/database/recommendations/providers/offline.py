@@ -3,11 +3,12 @@
 It reads the evidence pack the request carries and proposes the changes its items support
 (items with p_improve >= 0.6, and experiments on untested levers), none that an item
 contradicts, one change per suggestion so every suggestion's effect can be measured on its
-own, ranked by expected gain: p_improve x expected_delta (an experiment, or an item with no
-estimate, counts one point of the target metric). Numbers
-move by a documented step (retries +1, timeout x1.5, max_tokens x1.5, temperature 0.2 toward
-the evidence), lists gain or lose the element the evidence names, values are set to what the
-evidence saw work. Suggestions are ranked by p_improve x expected gain.
+own (except a joint item, another configuration's settings, whose changes go together).
+Numbers move to the level the evidence saw when it names one, else by a documented step
+(retries +1, timeout x1.5, max_tokens x1.5, temperature 0.2 toward the evidence); lists gain
+or lose the element the evidence names; values are set to what the evidence saw work.
+Suggestions are ranked by expected gain, p_improve x expected_delta (an experiment, or an
+item with no estimate, counts 0.01 of the metric).
 """
 
 import json
@@ -59,7 +60,12 @@ def changes_for(support: Mapping[str, Any], config: Mapping[str, Any]) -> list[d
     if direction in ("raised", "lowered"):
         if not isinstance(current, int | float) or isinstance(current, bool):
             return []
-        stepped = _step(key, current, direction == "raised")
+        up = direction == "raised"
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if (value > current) == up and value != current:  # the level the evidence saw
+                return [{"key": key, "operation": "set", "value_json": json.dumps(value)}]
+            return []
+        stepped = _step(key, current, up)
         if stepped == current:  # at its bound: this direction changes nothing
             return []
         return [{"key": key, "operation": "set", "value_json": json.dumps(stepped)}]
@@ -76,6 +82,17 @@ def changes_for(support: Mapping[str, Any], config: Mapping[str, Any]) -> list[d
     if direction == "set" and value is not None:
         return [{"key": key, "operation": "set", "value_json": json.dumps(value)}]
     return []
+
+
+def _blocked(support: Mapping[str, Any], contradicted: list[Mapping[str, Any]]) -> bool:
+    """An item contradicts this change (same key and direction; same value unless the
+    contradiction names none)."""
+    return any(
+        c.get("key") == support.get("key")
+        and c.get("direction") == support.get("direction")
+        and (c.get("value") is None or c.get("value") == support.get("value"))
+        for c in contradicted
+    )
 
 
 class OfflineProvider:
@@ -99,14 +116,21 @@ class OfflineProvider:
                 continue
             gain = item.get("expected_delta")
             gain = gain if isinstance(gain, int | float) and gain > 0 else 0.01
-            for support in item.get("supports", []):
-                if support in contradicted:
+            supports = [x for x in item.get("supports", []) if isinstance(x, Mapping)]
+            # a joint item backs its changes only together: one suggestion with all of them
+            groups = [supports] if item.get("joint") else [[x] for x in supports]
+            for group in groups:
+                if item.get("joint"):  # adopt the settings, except those evidence says hurt
+                    group = [x for x in group if not _blocked(x, contradicted)]
+                if not group or any(_blocked(x, contradicted) for x in group):
                     continue
-                changes = changes_for(support, pack.get("config", {}))
-                if not changes:
+                changes = [c for x in group for c in changes_for(x, pack.get("config", {}))]
+                if not changes or (item.get("joint") and len(changes) < len(group)):
                     continue
-                what = f"{support['key']} {support['direction']}" + (
-                    f" {support['value']}" if support.get("value") is not None else ""
+                what = "; ".join(
+                    f"{x['key']} {x['direction']}"
+                    + (f" {x['value']}" if x.get("value") is not None else "")
+                    for x in group
                 )
                 ranked.append(
                     (
@@ -114,7 +138,7 @@ class OfflineProvider:
                         position,
                         {
                             "recommendation_type": TYPES.get(
-                                support["key"].split(".")[0], "config_change"
+                                group[0]["key"].split(".")[0], "config_change"
                             ),
                             "description": f"{what}: {item['summary']} ({item['id']})",
                             "changes": changes,
@@ -131,7 +155,7 @@ class OfflineProvider:
         seen_keys: set[str] = set()
         chosen = []
         for _, _, suggestion in ranked:
-            key = suggestion["changes"][0]["key"] + suggestion["changes"][0]["value_json"]
+            key = json.dumps(suggestion["changes"], sort_keys=True)
             if key in seen_keys:
                 continue
             seen_keys.add(key)
