@@ -3,6 +3,8 @@
 Each benchmark module exposes `async def run(server_url: str, args: Sequence[str]) -> None`
 and creates its own scratch database on the server, so the figures never mix with other data.
 Options after a single benchmark's name go to it: `python -m bench loop --rounds 3`.
+Every run writes its figures to a JSON result (bench/results.py); `python -m bench compare
+OLD.json NEW.json` compares two results and flags regressions beyond the measured noise.
 """
 
 import asyncio
@@ -10,8 +12,11 @@ import importlib
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 
-MODULES = ("ingest", "dashboard", "compare", "loop")
+from bench import results
+
+MODULES = ("ingest", "dashboard", "compare", "loop", "export", "otel", "migration")
 
 
 def _server_url() -> str:
@@ -29,6 +34,8 @@ def _server_url() -> str:
 
 
 def main(argv: list[str]) -> int:
+    if results.is_compare_call(argv):
+        return results.main_compare(argv[1:])
     split = next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))
     names, options = argv[:split] or list(MODULES), argv[split:]
     if options and len(names) != 1:
@@ -39,10 +46,12 @@ def main(argv: list[str]) -> int:
         print(f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(MODULES)}")
         return 2
     url = _server_url()
+    result = results.new_result(datetime.now(UTC), asyncio.run(results.server_versions(url)))
     for name in names:
         module = importlib.import_module(f"bench.{name}")
         print(f"\n=== bench.{name} ===", flush=True)
-        asyncio.run(module.run(url, options))
+        results.add(result, name, asyncio.run(module.run(url, options)))
+    print(f"\nresults written to {results.write(result, os.environ.get('ARC_BENCH_JSON'))}")
     return 0
 
 

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from arc.database.core.engine import build_engine
@@ -35,6 +36,17 @@ def _server_url() -> str:
     return started.stdout.strip().splitlines()[-1]
 
 
+def app_url(direct_url: str) -> str:
+    """The URL the code under test uses for a database made on the server: through PgBouncer
+    on make test's pooled pass (ARC_TEST_THROUGH_PGBOUNCER=1), else the server's own.
+    Databases are created, migrated and dropped directly either way."""
+    if os.environ.get("ARC_TEST_THROUGH_PGBOUNCER") != "1":
+        return direct_url
+    bouncer = make_url(os.environ["ARC_TEST_PGBOUNCER_URL"])
+    pooled = make_url(direct_url).set(host=bouncer.host, port=bouncer.port)
+    return pooled.update_query_dict({"pgbouncer": "true"}).render_as_string(hide_password=False)
+
+
 def fresh_database_name(prefix: str = "arc_test") -> str:
     return f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
 
@@ -52,7 +64,7 @@ def database_url(server_url: str) -> Iterator[str]:
     asyncio.run(ensure_database(url))
     try:
         migrate.upgrade(url)
-        yield url
+        yield app_url(url)
     finally:
         asyncio.run(drop_database(url))
 

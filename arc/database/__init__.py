@@ -12,6 +12,8 @@ create_arc_api). The parts of the system live in sub-packages (docs/architecture
     ops/              health, maintenance        cli/, demo/     `arc-db` and `make demo`
 """
 
+from importlib import metadata as _metadata
+
 from arc.database.analytics import ArcAnalytics, Dashboard
 from arc.database.analytics.similarity import SimilaritySearch
 from arc.database.comparison import VersionComparator
@@ -42,7 +44,10 @@ from arc.database.ingest.recorder import BatchExecutionRecorder, RejectedRow
 from arc.database.ops.health import DatabaseHealthChecker, HealthReport, HealthThresholds
 from arc.database.recommendations import RecommendationEngine
 
-__version__ = "0.1.0"
+try:  # the version is written once, in pyproject.toml; the installed metadata carries it
+    __version__ = _metadata.version("arc-eval-db")
+except _metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "ArcAPI",

@@ -32,7 +32,7 @@ from arc.database.models import (
 )
 from arc.database.ops.provision import drop_database, ensure_database, with_database
 from arc.database.schema import migrate
-from tests.conftest import fresh_database_name
+from tests.conftest import app_url, fresh_database_name
 
 MODELS = ("gpt-4o", "claude-3-5-sonnet", "llama-3-70b")
 TOOLS = ("weather_api", "web_search", "calculator", "flight_search")
@@ -47,7 +47,7 @@ def scratch_url(server_url: str) -> Iterator[str]:
     asyncio.run(ensure_database(url))
     try:
         migrate.upgrade(url)
-        yield url
+        yield app_url(url)
     finally:
         asyncio.run(drop_database(url))
 

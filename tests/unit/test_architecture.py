@@ -18,12 +18,18 @@ ALLOWED: dict[str, set[str]] = {
     "core": {"models"},
     "repositories": {"models", "core"},
     "schema": {"models", "core"},
-    "ingest": {"models", "core", "repositories", "schema"},
+    # `client.health` (seeds 000/002) runs the health checks of ops.
+    "ingest": {"models", "core", "repositories", "schema", "ops"},
     "configs": {"models", "core", "repositories"},
     "analytics": {"models", "core", "repositories"},
     "comparison": {"models", "core", "repositories", "analytics"},
     "recommendations": {"models", "core", "repositories", "configs", "analytics", "comparison"},
     "ops": {"models", "core", "repositories", "schema", "analytics"},
+    "export": {"models", "core", "repositories", "comparison"},
+    # OpenTelemetry traces -> outcomes, written through the ingest write path.
+    "otel": {"models", "core", "repositories", "ingest"},
+    # `arc-db serve`: health and metrics from ops, OTLP ingestion from otel.
+    "service": {"models", "core", "repositories", "schema", "ingest", "analytics", "ops", "otel"},
 }
 # The demo runs everything below it; the command line also runs the demo.
 ALLOWED["demo"] = set(ALLOWED) - {"demo"}

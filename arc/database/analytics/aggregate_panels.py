@@ -1,7 +1,10 @@
 """Panels read from the aggregates (or their raw equivalent): performance, cost, failures, tools.
 
-Every panel rolls the hourly or daily buckets up in one outer query over
-`PanelBase.from_source(...)`, so both editions return the same numbers for the same rows.
+Every panel rolls buckets up in one outer query over `PanelBase.from_source(...)`, so both
+editions return the same numbers for the same rows. Performance, cost by model and the
+configuration panel read the per-version daily statistics (one row per version and day; today
+rolled up from quarter-hour ones) rather than joining per-simulation hourly buckets to
+simulations; per simulation, simulation_performance_hourly.
 """
 
 import uuid
@@ -10,9 +13,24 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from arc.database.analytics.rows import from_row, pct
-from arc.database.analytics.sources import FAILURES_DAILY, HOURLY, TOOLS_DAILY, PanelBase
-from arc.database.analytics.windows import DAY, HOUR, bucket_window
-from arc.database.core.errors import ArcValidationError
+from arc.database.analytics.sources import (
+    FAILURES_HOURLY,
+    HOURLY,
+    TOOLS_HOURLY,
+    VERSION_DAILY,
+    PanelBase,
+)
+from arc.database.analytics.windows import DAY, HOUR, bucket_window, check_moment, check_names
+from arc.database.core.checks import (
+    check_choice,
+    check_timedelta,
+    check_uuid,
+    check_uuid_list,
+    require_uuid,
+    text_limits,
+)
+from arc.database.models import ToolUsage
+from arc.database.models.failure_pattern import FAILURE_CATEGORIES
 
 
 @dataclass(frozen=True)
@@ -129,9 +147,9 @@ class AggregatePanels(PanelBase):
         end: datetime | None = None,
     ) -> SimulationPerformance:
         """Hourly metrics of one simulation over the last `time_range` (ending at `end`)."""
-        if time_range <= timedelta(0):
-            raise ArcValidationError("time_range", "must be positive", value=time_range)
-        stop = end or datetime.now(UTC)
+        simulation_id = require_uuid(simulation_id, "simulation_id")
+        check_timedelta(time_range, "time_range")
+        stop = datetime.now(UTC) if end is None else check_moment(end, "end")
         start, stop = bucket_window(stop - time_range, stop, HOUR)
         hourly_sql = await self.from_source(HOURLY, "AND simulation_id = :sim")
         rows = await self.fetch(
@@ -165,20 +183,28 @@ class AggregatePanels(PanelBase):
         simulation_ids: Sequence[uuid.UUID] | None = None,
     ) -> tuple[DailyPerformance, ...]:
         """Per UTC day: executions, reliability, duration, cost, errors (newest day first)."""
+        simulation_ids = check_uuid_list(simulation_ids, "simulation_ids")
         lo, hi = bucket_window(start, end, DAY)
-        sim_filter = "AND simulation_id = ANY(:sims)" if simulation_ids is not None else ""
-        hourly_sql = await self.from_source(HOURLY, sim_filter)
+        if simulation_ids is not None:
+            hourly_sql = await self.from_source(HOURLY, "AND simulation_id = ANY(:sims)")
+            cells = f"""
+                SELECT time_bucket(INTERVAL '1 day', hour) AS day, total_outcomes AS n,
+                       avg_reliability * total_outcomes AS sum_reliability,
+                       avg_execution_time * total_outcomes AS sum_time_ms,
+                       total_cost::float8 AS sum_cost, error_count AS error_n
+                FROM ({hourly_sql}) h
+            """
+        else:
+            cells = await self.from_source(VERSION_DAILY)
         rows = await self.fetch(
             f"""
-            SELECT time_bucket(INTERVAL '1 day', hour) AS day,
-                   sum(total_outcomes)::bigint AS total_executions,
-                   sum(avg_reliability * total_outcomes) / nullif(sum(total_outcomes), 0)
-                       AS avg_reliability,
-                   sum(avg_execution_time * total_outcomes) / nullif(sum(total_outcomes), 0)
-                       AS avg_duration_ms,
-                   sum(total_cost::float8) AS daily_cost,
-                   sum(error_count)::bigint AS error_count
-            FROM ({hourly_sql}) h
+            SELECT day,
+                   sum(n)::bigint AS total_executions,
+                   sum(sum_reliability) / nullif(sum(n), 0) AS avg_reliability,
+                   sum(sum_time_ms) / nullif(sum(n), 0) AS avg_duration_ms,
+                   sum(sum_cost) AS daily_cost,
+                   sum(error_n)::bigint AS error_count
+            FROM ({cells}) h
             GROUP BY 1
             ORDER BY 1 DESC
             """,
@@ -199,17 +225,16 @@ class AggregatePanels(PanelBase):
     ) -> tuple[CostBreakdown, ...]:
         """Executions and cost by model and configuration (per UTC day, or for the window)."""
         lo, hi = bucket_window(start, end, DAY)
-        hourly_sql = await self.from_source(HOURLY)
-        day_expr = "time_bucket(INTERVAL '1 day', h.hour)" if per_day else "NULL::timestamptz"
+        daily_sql = await self.from_source(VERSION_DAILY)
+        day_expr = "h.day" if per_day else "NULL::timestamptz"
         rows = await self.fetch(
             f"""
             SELECT {day_expr} AS day, cv.parsed_config ->> 'model' AS model,
                    cv.config_id, c.name AS config_name,
-                   sum(h.total_outcomes)::bigint AS executions,
-                   sum(h.total_cost::float8) AS total_cost
-            FROM ({hourly_sql}) h
-            JOIN simulations s ON s.simulation_id = h.simulation_id
-            JOIN config_versions cv ON cv.version_id = s.config_version_id
+                   sum(h.n)::bigint AS executions,
+                   sum(h.sum_cost) AS total_cost
+            FROM ({daily_sql}) h
+            JOIN config_versions cv ON cv.version_id = h.config_version_id
             JOIN configurations c ON c.config_id = cv.config_id
             GROUP BY 1, 2, 3, 4
             ORDER BY 1 DESC NULLS LAST, total_cost DESC, 3
@@ -232,24 +257,22 @@ class AggregatePanels(PanelBase):
         self, start: datetime, end: datetime, *, config_id: uuid.UUID | None = None
     ) -> tuple[ConfigPerformance, ...]:
         """Per config version and UTC day: executions, reliability, time, cost, errors."""
+        config_id = check_uuid(config_id, "config_id")
         lo, hi = bucket_window(start, end, DAY)
-        hourly_sql = await self.from_source(HOURLY)
+        daily_sql = await self.from_source(VERSION_DAILY)
         config_filter = "WHERE cv.config_id = :config_id" if config_id is not None else ""
         rows = await self.fetch(
             f"""
             SELECT cv.config_id, cv.version_id, cv.version_number,
                    cv.parsed_config ->> 'model' AS model,
-                   time_bucket(INTERVAL '1 day', h.hour) AS day,
-                   sum(h.total_outcomes)::bigint AS total_executions,
-                   sum(h.avg_reliability * h.total_outcomes) / nullif(sum(h.total_outcomes), 0)
-                       AS avg_reliability,
-                   sum(h.avg_execution_time * h.total_outcomes)
-                       / nullif(sum(h.total_outcomes), 0) AS avg_execution_time_ms,
-                   sum(h.total_cost::float8) AS daily_cost,
-                   sum(h.error_count)::bigint AS error_count
-            FROM ({hourly_sql}) h
-            JOIN simulations s ON s.simulation_id = h.simulation_id
-            JOIN config_versions cv ON cv.version_id = s.config_version_id
+                   h.day,
+                   sum(h.n)::bigint AS total_executions,
+                   sum(h.sum_reliability) / nullif(sum(h.n), 0) AS avg_reliability,
+                   sum(h.sum_time_ms) / nullif(sum(h.n), 0) AS avg_execution_time_ms,
+                   sum(h.sum_cost) AS daily_cost,
+                   sum(h.error_n)::bigint AS error_count
+            FROM ({daily_sql}) h
+            JOIN config_versions cv ON cv.version_id = h.config_version_id
             {config_filter}
             GROUP BY 1, 2, 3, 4, 5
             ORDER BY day DESC, avg_reliability DESC NULLS LAST, 3
@@ -263,11 +286,20 @@ class AggregatePanels(PanelBase):
         self, start: datetime, end: datetime, *, category: str | None = None
     ) -> tuple[FailureTrend, ...]:
         """Per UTC day and category: failures, mean cluster confidence, distinct clusters."""
+        category = check_choice(category, "category", FAILURE_CATEGORIES)
         lo, hi = bucket_window(start, end, DAY)
         category_filter = "AND failure_category = :category" if category is not None else ""
-        sql = await self.from_source(FAILURES_DAILY, category_filter)
+        sql = await self.from_source(FAILURES_HOURLY, category_filter)
         rows = await self.fetch(
-            f"SELECT * FROM ({sql}) f ORDER BY day DESC, failure_count DESC, failure_category",
+            f"""
+            SELECT time_bucket(INTERVAL '1 day', hour) AS day, failure_category,
+                   sum(failure_count)::bigint AS failure_count,
+                   sum(sum_confidence) / nullif(sum(confidence_n), 0) AS avg_confidence,
+                   count(DISTINCT pattern_cluster_id) AS unique_patterns
+            FROM ({sql}) f
+            GROUP BY 1, 2
+            ORDER BY day DESC, failure_count DESC, failure_category
+            """,
             {"start": lo, "end": hi, "category": category},
         )
         return tuple(from_row(FailureTrend, r) for r in rows)
@@ -283,23 +315,21 @@ class AggregatePanels(PanelBase):
     ) -> tuple[ToolPerformance, ...]:
         """Tool usage, success rate, duration and cost, over the window or per UTC day.
 
-        Over several days the daily averages are weighted by their usage counts, which gives
-        exactly the average over all rows.
+        Averages come from the hourly sums and counts: exactly the average over all rows.
         """
+        tool_names = check_names(tool_names, "tool_names", text_limits(ToolUsage, "tool_name")[1])
         lo, hi = bucket_window(start, end, DAY)
         tool_filter = "AND tool_name = ANY(:tools)" if tool_names is not None else ""
-        daily_sql = await self.from_source(TOOLS_DAILY, tool_filter)
-        day_expr = "day" if per_day else "NULL::timestamptz"
+        hourly_sql = await self.from_source(TOOLS_HOURLY, tool_filter)
+        day_expr = "time_bucket(INTERVAL '1 day', hour)" if per_day else "NULL::timestamptz"
         rows = await self.fetch(
             f"""
             SELECT {day_expr} AS day, tool_name,
                    sum(usage_count)::bigint AS usage_count,
-                   sum(avg_success_rate * usage_count) / nullif(sum(usage_count), 0)
-                       AS avg_success_rate,
-                   sum(avg_duration * usage_count) / nullif(sum(usage_count), 0)
-                       AS avg_duration_ms,
-                   sum(daily_cost::float8) AS total_cost
-            FROM ({daily_sql}) t
+                   sum(sum_success_rate) / nullif(sum(usage_count), 0) AS avg_success_rate,
+                   sum(sum_duration_ms) / nullif(sum(usage_count), 0) AS avg_duration_ms,
+                   sum(total_cost) AS total_cost
+            FROM ({hourly_sql}) t
             GROUP BY 1, 2
             ORDER BY 1 DESC NULLS LAST, usage_count DESC, tool_name
             """,

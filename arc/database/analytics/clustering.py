@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import structlog
 from sqlalchemy import literal, select, text, update
@@ -149,9 +150,13 @@ async def cluster_unclustered(
     *,
     limit: int,
     threshold: float = DEFAULT_CLUSTER_THRESHOLD,
+    touched: list[uuid.UUID] | None = None,
 ) -> int:
     """Embed (where missing) and cluster up to `limit` unclustered patterns, oldest first, in
-    the caller's transaction; cluster sizes are updated once for the batch. Returns the count."""
+    the caller's transaction; cluster sizes are updated once for the batch, or, when `touched`
+    is given, left to the caller, who gets the clusters to refresh appended to it (a run of
+    many batches then rewrites each member's count once, not once per batch). Returns the
+    count."""
     rows = (
         await conn.execute(
             select(
@@ -169,7 +174,10 @@ async def cluster_unclustered(
     missing = [r for r in rows if r.error_embedding is None]
     fresh = await provider.embed([failure_text(r.failure_type, r.error_message) for r in missing])
     vectors = {r.pattern_id: v for r, v in zip(missing, fresh, strict=True)}
-    touched: list[uuid.UUID] = []
+    np = _numpy()
+    if np is not None and rows:
+        return await _cluster_in_memory(conn, rows, vectors, threshold, np, touched)
+    clusters: list[uuid.UUID] = []
     for r in rows:
         vector = vectors.get(r.pattern_id)
         if vector is None:
@@ -182,6 +190,99 @@ async def cluster_unclustered(
             threshold=threshold,
             update_counts=False,
         )
-        touched.append(assignment.cluster_id)
-    await refresh_cluster_counts(conn, touched)
+        clusters.append(assignment.cluster_id)
+    if touched is None:
+        await refresh_cluster_counts(conn, clusters)
+    else:
+        touched.extend(clusters)
+    return len(rows)
+
+
+def _numpy() -> Any:
+    try:
+        import numpy
+    except ImportError:  # pragma: no cover - numpy comes with the `analysis` extra
+        return None
+    return numpy
+
+
+async def _cluster_in_memory(
+    conn: AsyncConnection,
+    rows: Sequence[Any],
+    vectors: dict[uuid.UUID, list[float]],
+    threshold: float,
+    np: Any,
+    touched: list[uuid.UUID] | None,
+) -> int:
+    """cluster_unclustered's batch: representatives read once, assignments in memory, one
+    write. The same assignments as assign_cluster one pattern at a time (see module doc)."""
+    from arc.database.analytics.backfill import write_vectors
+
+    fp = FailurePattern
+    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLUSTER_LOCK_KEY})
+    reps = (
+        await conn.execute(
+            text(
+                "SELECT pattern_id, error_embedding::real[] AS v FROM failure_patterns "
+                "WHERE pattern_cluster_id = pattern_id AND error_embedding IS NOT NULL"
+            )
+        )
+    ).all()
+    ids: list[uuid.UUID] = [r.pattern_id for r in reps]
+    matrix = np.zeros(
+        (max(len(reps), 16), len(rows[0].error_embedding or vectors[rows[0].pattern_id]))
+    )
+    for i, r in enumerate(reps):
+        matrix[i] = r.v
+    norms = np.zeros(len(matrix))
+    norms[: len(reps)] = np.linalg.norm(matrix[: len(reps)], axis=1)
+    count = len(reps)
+    writes: list[tuple[Any, ...]] = []
+    clusters: list[uuid.UUID] = []
+    for r in rows:
+        raw = vectors.get(r.pattern_id)
+        vector = validate_embedding(
+            raw if raw is not None else list(r.error_embedding), field="error_embedding"
+        )
+        # pgvector keeps single precision: compare what the one-row path would compare
+        v = np.asarray(vector, dtype=np.float32).astype(np.float64)
+        norm = float(np.linalg.norm(v))
+        cluster_id, confidence = r.pattern_id, 1.0
+        if count:
+            similarity = matrix[:count] @ v / np.maximum(norms[:count] * norm, 1e-300)
+            best = int(np.argmax(similarity))
+            distance = 1.0 - float(similarity[best])
+            if distance <= threshold:
+                cluster_id = ids[best]
+                confidence = min(1.0, max(0.0, 1.0 - distance))
+        if cluster_id == r.pattern_id:  # a new cluster: this pattern is its representative
+            if count == len(matrix):
+                matrix = np.vstack([matrix, np.zeros_like(matrix)])
+                norms = np.concatenate([norms, np.zeros_like(norms)])
+            matrix[count], norms[count] = v, norm
+            ids.append(r.pattern_id)
+            count += 1
+        writes.append((r.pattern_id, r.execution_time, vector, cluster_id, confidence))
+        clusters.append(cluster_id)
+        log.debug(
+            "failures.clustered",
+            pattern_id=str(r.pattern_id),
+            cluster_id=str(cluster_id),
+            new_cluster=cluster_id == r.pattern_id,
+            confidence=round(confidence, 4),
+        )
+    updated = await write_vectors(
+        conn,
+        fp.__table__,
+        "error_embedding",
+        [fp.__table__.c.pattern_id, fp.__table__.c.execution_time],
+        writes,
+        extra=(("pattern_cluster_id", "uuid"), ("cluster_confidence", "real")),
+    )
+    if updated != len(writes):
+        raise ArcNotFoundError("failure_pattern", rows[0].pattern_id)
+    if touched is None:
+        await refresh_cluster_counts(conn, clusters)
+    else:
+        touched.extend(clusters)
     return len(rows)

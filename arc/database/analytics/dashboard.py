@@ -15,6 +15,7 @@ from arc.database.analytics.recommendation_panels import (
     RecommendationPanels,
 )
 from arc.database.analytics.simulation_panels import ActiveSimulation, SimulationPanels
+from arc.database.analytics.windows import check_moment
 from arc.database.core.errors import ArcValidationError
 
 
@@ -40,7 +41,7 @@ class ArcAnalytics(AggregatePanels, SimulationPanels, RecommendationPanels):
         """The dashboard's panels for the last `days` days."""
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3660:
             raise ArcValidationError("days", "must be an integer from 1 to 3660", value=days)
-        stop = end or datetime.now(UTC)
+        stop = datetime.now(UTC) if end is None else check_moment(end, "end")
         start = stop - timedelta(days=days)
         return Dashboard(
             start=start,

@@ -2,6 +2,10 @@
 
 `HashingEmbeddingProvider` is the default: deterministic feature hashing of word unigrams,
 word bigrams and character 3-5-grams into EMBEDDING_DIMENSIONS signed buckets, L2-normalised.
+In bulk it hashes the bytes of ASCII text without building feature strings and adds the
+buckets up with numpy when numpy is installed (extra `analysis`); the vectors are the same to
+the last bit either way (same crc32 features, same order of additions, the norm summed in the
+same order).
 Texts that share words and fragments land near each other under cosine distance, with no
 model, no network and no API key, so the demo and the tests work anywhere. It is not a
 semantic model: synonyms are not near, shared wording is.
@@ -11,13 +15,17 @@ key from the environment) through the official SDK, the optional extra `arc-eval
 imported only when a request is sent.
 """
 
+import asyncio
+import functools
 import itertools
 import math
+import operator
 import os
 import re
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
 from arc.database.core.errors import ArcConfigurationError, ArcValidationError
@@ -44,10 +52,34 @@ class EmbeddingProvider(Protocol):
     async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
 
 
+def _numpy() -> ModuleType | None:
+    try:
+        import numpy
+    except ImportError:  # pragma: no cover - numpy comes with the `analysis` extra
+        return None
+    return numpy
+
+
+_NUMBER_TYPES = frozenset({float, int})
+
+
 def validate_embedding(
     vector: Sequence[float], *, field: str = "embedding", index: int | None = None
 ) -> list[float]:
     """The vector as a list of floats, or ArcValidationError (wrong length, NaN, infinity)."""
+    if (
+        isinstance(vector, list | tuple)
+        and len(vector) == EMBEDDING_DIMENSIONS
+        and set(map(type, vector)) <= _NUMBER_TYPES
+        and all(map(math.isfinite, vector))
+    ):
+        # The common case, checked by C-level loops; anything else takes the path below,
+        # which finds the first bad element and names it.
+        return (
+            vector
+            if isinstance(vector, list) and int not in set(map(type, vector))
+            else [float(v) for v in vector]
+        )
     if isinstance(vector, str | bytes) or not isinstance(vector, Sequence):
         raise ArcValidationError(field, "must be a sequence of floats", index=index)
     if len(vector) != EMBEDDING_DIMENSIONS:
@@ -83,20 +115,83 @@ def _features(text: str) -> list[tuple[str, float]]:
     return feats
 
 
-def hash_embedding(text: str, dimensions: int = EMBEDDING_DIMENSIONS) -> list[float]:
-    """Signed feature hashing (crc32: stable across processes, unlike hash()), L2-normalised."""
-    vector = [0.0] * dimensions
-    for feature, weight in _features(text):
-        h = zlib.crc32(feature.encode())
-        sign = 1.0 if (h >> 31) & 1 else -1.0
-        vector[h % dimensions] += sign * weight
-    norm = math.sqrt(sum(x * x for x in vector))
+def _hashes(text: str) -> tuple[list[int], list[float]]:
+    """crc32 and weight of every feature of `text` (the features of `_features`)."""
+    feats = _features(text)
+    return [zlib.crc32(f.encode()) for f, _ in feats], [w for _, w in feats]
+
+
+@functools.cache
+def _crc_table() -> Any:
+    """The reflected CRC-32 table (polynomial 0xEDB88320): zlib's crc32, one byte at a time."""
+    np = _numpy()
+    assert np is not None
+    table = np.arange(256, dtype=np.uint32)
+    for _ in range(8):
+        table = np.where(table & 1, (table >> 1) ^ np.uint32(0xEDB88320), table >> 1)
+    return table.astype(np.uint32)
+
+
+_GRAM_SEED = zlib.crc32(b"c:")
+
+
+def _bucket_sums(text: str, dimensions: int, np: ModuleType) -> list[float] | None:
+    """The feature-hashed vector (before normalisation) of an ASCII text, with numpy: the crc32
+    of every character n-gram ("c:" + gram) computed for all positions at once, byte by byte
+    (crc32 is a running state: the 4-gram continues the 3-gram). None for non-ASCII text."""
+    normalised = _SPACES.sub(" ", text.lower()).strip()[:MAX_TEXT_CHARS]
+    if not normalised.isascii():
+        return None
+    words = _WORD.findall(normalised)
+    crc = zlib.crc32
+    word_hashes = [crc(("w:" + w).encode()) for w in words]
+    word_hashes += [crc(("b:" + a + " " + b).encode()) for a, b in itertools.pairwise(words)]
+    data = np.frombuffer(f" {normalised} ".encode(), dtype=np.uint8).astype(np.uint32)
+    table = _crc_table()
+    size = len(data)
+    codes = [np.asarray(word_hashes, dtype=np.int64)]
+    weights = [np.ones(len(word_hashes))]
+    if size >= 3:
+        state = np.full(size - 2, _GRAM_SEED ^ 0xFFFFFFFF, dtype=np.uint32)
+        for offset in range(3):
+            state = (state >> 8) ^ table[(state ^ data[offset : offset + size - 2]) & 0xFF]
+        for n in (3, 4, 5):
+            if n > 3:
+                state = state[:-1]
+                state = (state >> 8) ^ table[(state ^ data[n - 1 :]) & 0xFF]
+            codes.append((state ^ 0xFFFFFFFF).astype(np.int64))
+            weights.append(np.full(len(state), 0.5))
+            if len(state) < 2:
+                break
+    hashes = np.concatenate(codes)
+    signed = np.where((hashes >> 31) & 1, 1.0, -1.0) * np.concatenate(weights)
+    # Every weight is a multiple of 0.5, so each bucket's sum is exact in any order.
+    return list(np.bincount(hashes % dimensions, weights=signed, minlength=dimensions).tolist())
+
+
+def _normalised(vector: list[float]) -> list[float]:
+    """L2-normalised; the norm is summed in index order, whoever filled the vector."""
+    norm = math.sqrt(sum(map(operator.mul, vector, vector)))
     if norm == 0.0:
         # An empty text still needs a valid, finite unit vector (cosine distance is undefined
         # for the zero vector): a fixed direction that every empty text shares.
         vector[0] = 1.0
         return vector
-    return [x / norm for x in vector]
+    np = _numpy()
+    if np is None:
+        return [x / norm for x in vector]
+    return list((np.asarray(vector) / norm).tolist())  # the same IEEE divisions
+
+
+def hash_embedding(text: str, dimensions: int = EMBEDDING_DIMENSIONS) -> list[float]:
+    """Signed feature hashing (crc32: stable across processes, unlike hash()), L2-normalised."""
+    np = _numpy()
+    summed = _bucket_sums(text, dimensions, np) if np is not None else None
+    if summed is None:
+        summed = [0.0] * dimensions
+        for h, weight in zip(*_hashes(text), strict=True):
+            summed[h % dimensions] += weight if (h >> 31) & 1 else -weight
+    return _normalised(summed)
 
 
 @dataclass(frozen=True)
@@ -110,7 +205,11 @@ class HashingEmbeddingProvider:
         return hash_embedding(text, self.dimensions)
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        return [self.embed_one(t) for t in texts]
+        if len(texts) < 32:
+            return [self.embed_one(t) for t in texts]
+        # A batch hashes in a worker thread: the event loop meanwhile serves other tasks'
+        # database round trips (embed_missing clusters failures while it embeds trajectories).
+        return await asyncio.to_thread(lambda: [self.embed_one(t) for t in texts])
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ pgvector >= 0.8, `hnsw.iterative_scan` lets the index keep scanning until enough
 filter. Failure clustering is in `clustering`, the embedding backfill in `backfill`.
 """
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -403,13 +404,17 @@ class SimilaritySearch:
 
         configs = await embed(backfill.CONFIG_VERSIONS)
         scenarios = await embed(backfill.SCENARIOS)
-        trajectories = await embed(backfill.TRAJECTORIES)
-        failures = await backfill.cluster_failures(
-            self.engine,
-            self.provider,
-            batch_size=batch_size,
-            max_rows=max_rows,
-            threshold=self.cluster_threshold,
+        # Trajectories and failures are independent tables: while one waits on the database
+        # (mostly HNSW index inserts), the other hashes its texts.
+        trajectories, failures = await asyncio.gather(
+            embed(backfill.TRAJECTORIES),
+            backfill.cluster_failures(
+                self.engine,
+                self.provider,
+                batch_size=batch_size,
+                max_rows=max_rows,
+                threshold=self.cluster_threshold,
+            ),
         )
         report = EmbedReport(configs, scenarios, trajectories, failures)
         log.info(

@@ -1,5 +1,6 @@
-"""Panels with no aggregate behind them, read from the tables (indexed, small windows):
-per-scenario error rates and difficulty, active simulations, recent failures."""
+"""Per-scenario panels (error rates, difficulty), read from the per-version, per-scenario daily
+statistics (0007; today rolled up from quarter-hour ones: 0010) or their raw equivalent, and
+panels read from the tables through their indexes: active simulations, recent failures."""
 
 import uuid
 from collections.abc import Sequence
@@ -7,9 +8,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from arc.database.analytics.rows import from_row, pct
-from arc.database.analytics.sources import PanelBase
-from arc.database.analytics.windows import DAY, WEEK, bucket_window, check_limit
-from arc.database.core.errors import ArcValidationError
+from arc.database.analytics.sources import SCENARIO_DAILY, PanelBase
+from arc.database.analytics.windows import (
+    DAY,
+    WEEK,
+    bucket_window,
+    check_limit,
+    check_moment,
+    check_names,
+)
+from arc.database.core.checks import check_int, check_uuid, text_limits
+from arc.database.models import Scenario
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,9 @@ class RecentFailure:
     reliability_score: float
 
 
+_SCENARIO_ID_CHARS = text_limits(Scenario, "scenario_id")[1]
+
+
 class SimulationPanels(PanelBase):
     # -- 004 §4B v_error_rates
     async def error_rates(
@@ -77,19 +89,18 @@ class SimulationPanels(PanelBase):
         The seed's view buckets by created_at; this uses execution_time, the hypertable's
         time column, so chunk exclusion applies and a backfilled run counts on its own day.
         """
-        if isinstance(min_runs, bool) or not isinstance(min_runs, int) or min_runs < 1:
-            raise ArcValidationError("min_runs", "must be an integer of at least 1", value=min_runs)
+        check_int(min_runs, "min_runs", required=True, minimum=1)
+        scenario_ids = check_names(scenario_ids, "scenario_ids", _SCENARIO_ID_CHARS)
         lo, hi = bucket_window(start, end, DAY)
         scenario_filter = "AND scenario_id = ANY(:scenarios)" if scenario_ids is not None else ""
+        daily_sql = await self.from_source(SCENARIO_DAILY, scenario_filter)
         rows = await self.fetch(
             f"""
-            SELECT time_bucket(INTERVAL '1 day', execution_time) AS day, scenario_id,
-                   count(*) AS total_runs,
-                   count(*) FILTER (WHERE status = 'error') AS error_count
-            FROM outcomes
-            WHERE execution_time >= :start AND execution_time < :end {scenario_filter}
+            SELECT day, scenario_id, sum(n)::bigint AS total_runs,
+                   sum(error_n)::bigint AS error_count
+            FROM ({daily_sql}) d
             GROUP BY 1, 2
-            HAVING count(*) >= :min_runs
+            HAVING sum(n) >= :min_runs
             """,
             {"start": lo, "end": hi, "min_runs": min_runs, "scenarios": list(scenario_ids or [])},
         )
@@ -111,17 +122,27 @@ class SimulationPanels(PanelBase):
         scenario_ids: Sequence[str] | None = None,
     ) -> tuple[ScenarioTrend, ...]:
         """Per scenario and week (Monday, UTC): reliability mean and spread, timeouts."""
+        scenario_ids = check_names(scenario_ids, "scenario_ids", _SCENARIO_ID_CHARS)
         lo, hi = bucket_window(start, end, WEEK)
         scenario_filter = "AND scenario_id = ANY(:scenarios)" if scenario_ids is not None else ""
+        daily_sql = await self.from_source(SCENARIO_DAILY, scenario_filter)
+        # Days (one cell per version and day) combine into weeks exactly: the mean from the
+        # sums, SS = sum(ss) + sum(n (mean_cell - mean_week)^2), stddev_samp = sqrt(SS / (n-1)).
         rows = await self.fetch(
             f"""
-            SELECT scenario_id, time_bucket(INTERVAL '1 week', execution_time) AS week,
-                   count(*) AS executions, avg(reliability_score) AS avg_reliability,
-                   stddev_samp(reliability_score) AS reliability_stddev,
-                   avg(execution_time_ms) AS avg_duration_ms,
-                   count(*) FILTER (WHERE status = 'timeout') AS timeout_count
-            FROM outcomes
-            WHERE execution_time >= :start AND execution_time < :end {scenario_filter}
+            SELECT scenario_id, week, sum(n)::bigint AS executions,
+                   sum(sum_reliability) / sum(n) AS avg_reliability,
+                   CASE WHEN sum(n) > 1 THEN sqrt(greatest(0,
+                       sum(ss_reliability + n * (sum_reliability / n - grand) ^ 2))
+                       / (sum(n) - 1)) END AS reliability_stddev,
+                   sum(sum_time_ms) / sum(n) AS avg_duration_ms,
+                   sum(timeout_n)::bigint AS timeout_count
+            FROM (
+                SELECT d.*, time_bucket(INTERVAL '1 week', day) AS week,
+                       sum(sum_reliability) OVER w / sum(n) OVER w AS grand
+                FROM ({daily_sql}) d
+                WINDOW w AS (PARTITION BY scenario_id, time_bucket(INTERVAL '1 week', day))
+            ) cells
             GROUP BY 1, 2
             ORDER BY week DESC, avg_reliability ASC, scenario_id
             """,
@@ -167,9 +188,10 @@ class SimulationPanels(PanelBase):
     ) -> tuple[RecentFailure, ...]:
         """Outcomes that did not succeed, newest first (idx_outcomes_time_status)."""
         check_limit(limit)
-        lo = since or datetime.now(UTC) - timedelta(days=7)
-        if not isinstance(lo, datetime) or lo.tzinfo is None:
-            raise ArcValidationError("since", "must be a timezone-aware datetime", value=lo)
+        lo = (
+            datetime.now(UTC) - timedelta(days=7) if since is None else check_moment(since, "since")
+        )
+        simulation_id = check_uuid(simulation_id, "simulation_id")
         sim_filter = "AND simulation_id = :sim" if simulation_id is not None else ""
         rows = await self.fetch(
             f"""

@@ -1,8 +1,14 @@
 """One way to choose where a panel reads from: the aggregate, or the same SQL on the raw rows.
 
 Each `SourcePair` holds the aggregate's read and the identical aggregation on its hypertable
-(the aggregate's definition from migrations/versions/0004 with the window pushed down), so a
-panel writes its outer query once and runs on either edition with the same numbers.
+(the aggregate's definition from migrations/versions/0004, 0007 or 0010 with the window pushed
+down), so a panel writes its outer query once and runs on either edition with the same numbers.
+
+Panels read hourly aggregates (0010), or daily ones whose views add today rolled up from
+quarter-hour ones, so that at query time no more than 25 minutes (quarter-hour) to 70 minutes
+(hourly) of raw rows are aggregated: the real-time part of an aggregate is recomputed from the
+hypertable on every read, and with a daily bucket that is the whole current day (330,000 rows
+at 10M outcomes a month).
 """
 
 from collections.abc import Sequence
@@ -15,13 +21,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from arc.database.core.errors import ArcValidationError
 from arc.database.core.timescale import TimescaleCapabilities, detect_async
-from arc.database.models.aggregates import DASHBOARD_AGGREGATES
+from arc.database.models.aggregates import DASHBOARD_AGGREGATES, RECENT_AGGREGATES
 
 log = structlog.get_logger("arc.database.analytics")
 
 Source = Literal["auto", "aggregate", "raw"]
 Resolved = Literal["aggregate", "raw"]
-AGGREGATES = tuple(DASHBOARD_AGGREGATES)
+# The continuous aggregates the `aggregate` source reads (directly or through their views).
+AGGREGATES = (
+    *DASHBOARD_AGGREGATES,
+    *RECENT_AGGREGATES,
+    "outcome_stats_hourly",
+    "version_scenario_stats_daily",
+    "version_stats_daily",
+)
 
 
 @dataclass(frozen=True)
@@ -52,32 +65,77 @@ HOURLY = SourcePair(
         GROUP BY 1, 2
     """,
 )
-FAILURES_DAILY = SourcePair(
+# 0007/0010: per configuration version and day (performance, cost by model, configurations):
+# the materialized days, and today rolled up from version_stats_15m (real-time).
+VERSION_DAILY = SourcePair(
     aggregate="""
-        SELECT day, failure_category, failure_count, avg_confidence, unique_patterns
-        FROM failure_trends_daily
+        SELECT day, config_version_id, n, error_n, sum_reliability, sum_time_ms, sum_cost
+        FROM v_version_stats_daily
         WHERE day >= :start AND day < :end {filters}
     """,
     raw="""
-        SELECT time_bucket(INTERVAL '1 day', execution_time) AS day, failure_category,
-               count(*) AS failure_count, avg(cluster_confidence) AS avg_confidence,
-               count(DISTINCT pattern_cluster_id) AS unique_patterns
+        SELECT time_bucket(INTERVAL '1 day', o.execution_time) AS day, s.config_version_id,
+               count(*) AS n, sum(CASE WHEN o.status = 'error' THEN 1 ELSE 0 END) AS error_n,
+               sum(o.reliability_score::float8) AS sum_reliability,
+               sum(o.execution_time_ms::float8) AS sum_time_ms,
+               sum(o.cost_usd::float8) AS sum_cost
+        FROM outcomes o JOIN simulations s ON s.simulation_id = o.simulation_id
+        WHERE o.execution_time >= :start AND o.execution_time < :end {filters}
+        GROUP BY 1, 2
+    """,
+)
+# 0010: per failure category, cluster and hour (distinct clusters are counted over its rows).
+FAILURES_HOURLY = SourcePair(
+    aggregate="""
+        SELECT hour, failure_category, pattern_cluster_id, failure_count, sum_confidence,
+               confidence_n
+        FROM failure_trends_hourly
+        WHERE hour >= :start AND hour < :end {filters}
+    """,
+    raw="""
+        SELECT time_bucket(INTERVAL '1 hour', execution_time) AS hour, failure_category,
+               pattern_cluster_id, count(*) AS failure_count,
+               sum(cluster_confidence::float8) AS sum_confidence,
+               count(cluster_confidence) AS confidence_n
         FROM failure_patterns
+        WHERE execution_time >= :start AND execution_time < :end {filters}
+        GROUP BY 1, 2, 3
+    """,
+)
+# 0010: per tool and hour.
+TOOLS_HOURLY = SourcePair(
+    aggregate="""
+        SELECT hour, tool_name, usage_count, sum_success_rate, sum_duration_ms, total_cost
+        FROM tool_performance_hourly
+        WHERE hour >= :start AND hour < :end {filters}
+    """,
+    raw="""
+        SELECT time_bucket(INTERVAL '1 hour', execution_time) AS hour, tool_name,
+               count(*) AS usage_count, sum(success_rate::float8) AS sum_success_rate,
+               sum(avg_duration_ms::float8) AS sum_duration_ms,
+               sum(total_cost_usd::float8) AS total_cost
+        FROM tool_usage
         WHERE execution_time >= :start AND execution_time < :end {filters}
         GROUP BY 1, 2
     """,
 )
-TOOLS_DAILY = SourcePair(
+# 0007/0010: per scenario and day (one row per version on the aggregate side), with the
+# statistics that combine exactly: sums, and SS (sum of squared deviations from the mean).
+SCENARIO_DAILY = SourcePair(
     aggregate="""
-        SELECT day, tool_name, avg_success_rate, avg_duration, daily_cost, usage_count
-        FROM tool_performance_daily
+        SELECT day, scenario_id, n, error_n, timeout_n, sum_reliability, ss_reliability,
+               sum_time_ms
+        FROM v_version_scenario_stats_daily
         WHERE day >= :start AND day < :end {filters}
     """,
     raw="""
-        SELECT time_bucket(INTERVAL '1 day', execution_time) AS day, tool_name,
-               avg(success_rate) AS avg_success_rate, avg(avg_duration_ms) AS avg_duration,
-               sum(total_cost_usd) AS daily_cost, count(*) AS usage_count
-        FROM tool_usage
+        SELECT time_bucket(INTERVAL '1 day', execution_time) AS day, scenario_id,
+               count(*) AS n, count(*) FILTER (WHERE status = 'error') AS error_n,
+               count(*) FILTER (WHERE status = 'timeout') AS timeout_n,
+               sum(reliability_score::float8) AS sum_reliability,
+               var_pop(reliability_score::float8) * count(*) AS ss_reliability,
+               sum(execution_time_ms::float8) AS sum_time_ms
+        FROM outcomes
         WHERE execution_time >= :start AND execution_time < :end {filters}
         GROUP BY 1, 2
     """,

@@ -1,7 +1,10 @@
 """Time windows of the panels: timezone-aware, validated, widened to whole buckets."""
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from arc.database.core.checks import check_datetime, check_text_list
 from arc.database.core.errors import ArcValidationError
 
 HOUR = timedelta(hours=1)
@@ -25,14 +28,26 @@ def ceil_time(value: datetime, width: timedelta) -> datetime:
     return floor if floor == value.astimezone(UTC) else floor + width
 
 
+def check_moment(value: Any, name: str) -> datetime:
+    """A timezone-aware datetime in the years the pipeline represents (core.checks)."""
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ArcValidationError(name, "must be a timezone-aware datetime", value=value)
+    checked = check_datetime(value, name, required=True)
+    assert checked is not None
+    return checked
+
+
 def bucket_window(start: datetime, end: datetime, width: timedelta) -> tuple[datetime, datetime]:
     """[start, end) widened to whole buckets of `width`."""
-    for name, value in (("start", start), ("end", end)):
-        if not isinstance(value, datetime) or value.tzinfo is None:
-            raise ArcValidationError(name, "must be a timezone-aware datetime", value=value)
+    start, end = check_moment(start, "start"), check_moment(end, "end")
     if start >= end:
         raise ArcValidationError("start", "must be before end", value=start)
     return floor_time(start, width), ceil_time(end, width)
+
+
+def check_names(value: Any, field: str, max_length: int) -> Sequence[str] | None:
+    """A filter of names (tools, scenarios): a list of strings, not one string."""
+    return check_text_list(value, field, max_items=10_000, max_length=max_length)
 
 
 def check_limit(limit: int, maximum: int = 10_000) -> None:

@@ -9,7 +9,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NoReturn, TextIO
 
-from arc.database.core.errors import ArcConfigurationError, ArcDatabaseError
+from arc.database.core.errors import (
+    ArcConfigurationError,
+    ArcDatabaseError,
+    ArcMissingExtraError,
+)
 from arc.database.core.logging import redact_text
 from arc.database.core.settings import DatabaseSettings, redact_url
 
@@ -97,6 +101,8 @@ def explain(exc: BaseException, url: str | None) -> CliError:
     text = redact_text(text)
     where = f" ({redact_url(url)})" if url else ""
     lowered = text.lower()
+    if isinstance(exc, ArcMissingExtraError):
+        return CliError(text, "install the extra the message names", 2)
     if isinstance(exc, ArcConfigurationError):
         return CliError(text, "check --url / TIMESCALE_SERVICE_URL and ARC_DB_* settings", 2)
     if isinstance(exc, OSError | TimeoutError) or "connect" in lowered or "refused" in lowered:
@@ -122,10 +128,18 @@ def fail(err: CliError) -> NoReturn:
     raise SystemExit(err.code)
 
 
-async def engine_run(url: str, work: Callable[[Any], Any], **engine_kw: Any) -> Any:
+async def engine_run(
+    url: str, work: Callable[[Any], Any], *, reads: bool = False, **engine_kw: Any
+) -> Any:
+    """`work(engine)` on an engine made for this command. `reads=True`: on the replica of
+    ARC_DB_READ_URL when one is set (the primary while it cannot be reached)."""
     from arc.database.core.engine import build_engine
 
-    engine = build_engine(url=url, **engine_kw)
+    read_url = os.environ.get("ARC_DB_READ_URL") if reads else None
+    if read_url:
+        engine = build_engine(url=read_url, fallback_url=url, **engine_kw)
+    else:
+        engine = build_engine(url=url, **engine_kw)
     try:
         return await work(engine)
     finally:

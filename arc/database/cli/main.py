@@ -15,14 +15,16 @@ from arc.database.cli.commands import (
     bench,
     compare,
     demo,
+    export,
     health,
     maintain,
     migrate,
     recommendations,
+    serve,
 )
 from arc.database.cli.common import EXIT_RUNTIME, EXIT_USAGE, CliError, explain, fail
 
-COMMANDS = (migrate, health, maintain, compare, recommendations, demo, bench)
+COMMANDS = (migrate, health, maintain, compare, export, recommendations, demo, bench, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -40,9 +40,17 @@ from arc.database.configs.parsing import (
     compute_diff,
     parse_config,
 )
+from arc.database.core.checks import (
+    check_bool,
+    check_column_text,
+    check_embedding,
+    check_int,
+    check_text,
+    require_uuid,
+)
 from arc.database.core.errors import ArcNotFoundError, ArcValidationError
-from arc.database.models import EMBEDDING_DIMENSIONS
-from arc.database.models.config_version import GENERATED_BY
+from arc.database.models.config_version import GENERATED_BY, ConfigVersion
+from arc.database.models.configuration import Configuration
 from arc.database.repositories import config_versions as repo
 
 log = structlog.get_logger(__name__)
@@ -118,15 +126,6 @@ def _validate_name(name: str) -> None:
         )
 
 
-def _validate_embedding(embedding: Sequence[float] | None) -> None:
-    if embedding is None:
-        return
-    if len(embedding) != EMBEDDING_DIMENSIONS:
-        raise ArcValidationError(
-            "embedding", f"must have {EMBEDDING_DIMENSIONS} dimensions", value=len(embedding)
-        )
-
-
 def _version_info(row: Any) -> ConfigVersionInfo:
     return ConfigVersionInfo(
         version_id=row.version_id,
@@ -189,7 +188,12 @@ class ConfigurationManager:
         modal_deployment_id: str | None = None,
     ) -> VersionResult:
         """A new configuration with its first version. A tenant's active names are unique."""
+        user_id = require_uuid(user_id, "user_id")
         _validate_name(name)
+        modal_app_id = check_column_text(modal_app_id, Configuration, "modal_app_id")
+        modal_deployment_id = check_column_text(
+            modal_deployment_id, ConfigVersion, "modal_deployment_id"
+        )
         parsed = parse_config(config)
         self._check_generated_by(generated_by)
         await repo.lock_name(session, user_id, name)
@@ -221,9 +225,13 @@ class ConfigurationManager:
         embedding: Sequence[float] | None = None,
     ) -> VersionResult:
         """Add a version unless the content equals the latest one (then return the latest)."""
+        config_id = require_uuid(config_id, "config_id")
+        modal_deployment_id = check_column_text(
+            modal_deployment_id, ConfigVersion, "modal_deployment_id"
+        )
+        embedding = check_embedding(embedding, "embedding")
         parsed = parse_config(config)
         self._check_generated_by(generated_by)
-        _validate_embedding(embedding)
         locked = await repo.lock_configuration(session, config_id)
         if locked is None:
             raise ArcNotFoundError("configuration", config_id)
@@ -337,7 +345,7 @@ class ConfigurationManager:
 
     @staticmethod
     def _check_generated_by(generated_by: str) -> None:
-        if generated_by not in GENERATED_BY:
+        if not isinstance(generated_by, str) or generated_by not in GENERATED_BY:
             raise ArcValidationError(
                 "generated_by", f"must be one of {', '.join(GENERATED_BY)}", value=generated_by
             )
@@ -346,6 +354,8 @@ class ConfigurationManager:
         self, session: AsyncSession, name: str, user_id: uuid.UUID
     ) -> dict[str, Any]:
         """The latest version of the tenant's active configuration `name` (seed 002 §8C shape)."""
+        user_id = require_uuid(user_id, "user_id")
+        name = check_column_text(name, Configuration, "name", required=True) or ""
         row = await repo.active_config(session, user_id, name)
         if row is None:
             raise ArcNotFoundError("configuration", name)
@@ -360,6 +370,7 @@ class ConfigurationManager:
         }
 
     async def get_version(self, session: AsyncSession, version_id: uuid.UUID) -> ConfigVersionInfo:
+        version_id = require_uuid(version_id, "version_id")
         row = await repo.get_version(session, version_id)
         if row is None:
             raise ArcNotFoundError("config_version", version_id)
@@ -369,6 +380,8 @@ class ConfigurationManager:
         self, session: AsyncSession, config_id: uuid.UUID, *, include_deleted: bool = False
     ) -> list[ConfigVersionInfo]:
         """Versions in ascending version_number order."""
+        config_id = require_uuid(config_id, "config_id")
+        include_deleted = bool(check_bool(include_deleted, "include_deleted"))
         if await repo.get_configuration(session, config_id) is None:
             raise ArcNotFoundError("configuration", config_id)
         rows = await repo.list_versions(session, config_id, include_deleted=include_deleted)
@@ -393,8 +406,17 @@ class ConfigurationManager:
         self, session: AsyncSession, version_id: uuid.UUID, modal_deployment_id: str
     ) -> None:
         """Record which Modal deployment runs a version (the only mutable field of a version)."""
-        if not modal_deployment_id:
-            raise ArcValidationError("modal_deployment_id", "must be a non-empty string")
+        version_id = require_uuid(version_id, "version_id")
+        modal_deployment_id = (
+            check_column_text(
+                modal_deployment_id,
+                ConfigVersion,
+                "modal_deployment_id",
+                required=True,
+                min_length=1,
+            )
+            or ""
+        )
         if not await repo.set_modal_deployment(session, version_id, modal_deployment_id):
             raise ArcNotFoundError("config_version", version_id)
         log.info("configs.modal_deployment_linked", version_id=str(version_id))
@@ -410,6 +432,7 @@ class ConfigurationManager:
     ) -> VersionResult:
         """A candidate version: written with a pending diff against the approved version, but
         the configuration keeps returning the approved version until the diff is approved."""
+        config_id = require_uuid(config_id, "config_id")
         parsed = parse_config(config)
         self._check_generated_by(generated_by)
         locked = await repo.lock_configuration(session, config_id)
@@ -437,6 +460,9 @@ class ConfigurationManager:
         self, session: AsyncSession, diff_id: uuid.UUID, evaluation: Mapping[str, Any]
     ) -> None:
         """Store the canary comparison (candidate against baseline) on the diff."""
+        diff_id = require_uuid(diff_id, "diff_id")
+        if not isinstance(evaluation, Mapping):
+            raise ArcValidationError("evaluation", "must be a mapping", value=type(evaluation))
         if not await repo.record_evaluation(session, diff_id, dict(evaluation)):
             raise ArcNotFoundError("config_diff", diff_id)
 
@@ -453,6 +479,9 @@ class ConfigurationManager:
         canary comparison shows no significant regression of the target metric and the
         version it changes is still the approved one; `force` (with a reason) overrides the
         regression rule and is recorded. Repeating the decision is a no-op."""
+        diff_id, approver = require_uuid(diff_id, "diff_id"), require_uuid(approver, "approver")
+        reason = check_text(reason, "reason", max_length=10_000)
+        force = bool(check_bool(force, "force"))
         diff = await repo.lock_diff(session, diff_id)
         if diff is None:
             raise ArcNotFoundError("config_diff", diff_id)
@@ -479,6 +508,8 @@ class ConfigurationManager:
         reason: str | None = None,
     ) -> Decision:
         """Reject a diff: a candidate's version never goes live; the approved one stays."""
+        diff_id, approver = require_uuid(diff_id, "diff_id"), require_uuid(approver, "approver")
+        reason = check_text(reason, "reason", max_length=10_000)
         diff = await repo.lock_diff(session, diff_id)
         if diff is None:
             raise ArcNotFoundError("config_diff", diff_id)
@@ -554,6 +585,7 @@ class ConfigurationManager:
 
     async def deactivate_configuration(self, session: AsyncSession, config_id: uuid.UUID) -> None:
         """Soft delete: versions stay for audit and for simulations that reference them."""
+        config_id = require_uuid(config_id, "config_id")
         if not await repo.deactivate(session, config_id):
             raise ArcNotFoundError("configuration", config_id)
         log.info("configs.deactivated", config_id=str(config_id))
@@ -569,6 +601,11 @@ class ConfigurationManager:
         limit: int = 100,
     ) -> list[ConfigurationSummary]:
         """The tenant's configurations, filtered by the latest version's model and by name."""
+        user_id = require_uuid(user_id, "user_id")
+        model = check_text(model, "model", max_length=200)
+        name_contains = check_text(name_contains, "name_contains", max_length=100)
+        include_inactive = bool(check_bool(include_inactive, "include_inactive"))
+        limit = check_int(limit, "limit", minimum=1, maximum=10_000, required=True) or 100
         rows = await repo.search(
             session,
             user_id,

@@ -1,22 +1,53 @@
 """Checks of single values at the boundary: each raises ArcValidationError naming the field and
 the rule, or returns the normalised value. Row normalisers (ingest.validation) and every other
-public entry point build on them."""
+public entry point build on them.
 
+Bounds are what the rest of the pipeline can represent: times that datetime arithmetic and
+the hypertables accept, durations that the INTEGER millisecond columns hold, finite REALs,
+text that fits the column's CHECK and its indexes (`text_limits`), JSON that jsonb stores and
+that reads back without deep recursion.
+"""
+
+import functools
 import json
 import math
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
+
+from sqlalchemy import CheckConstraint, String, Table, UniqueConstraint
 
 from arc.database.core.errors import ArcValidationError
 from arc.database.core.jsonb import JsonText, json_default
-from arc.database.models.base import EMBEDDING_DIMENSIONS
+from arc.database.models.base import EMBEDDING_DIMENSIONS, Base
 
 SCENARIO_ID_PATTERN = re.compile(r"^[a-z0-9_]+$")
 INT32_MAX = 2_147_483_647
 REAL_MAX = 3.4028234663852886e38  # largest finite float4; larger values overflow the column
+
+# Times: years 1900-9998 leave room for every window widening and duration subtraction
+# (datetime stops at 9999-12-31; the hypertables refuse 0001-01-01).
+MIN_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+MAX_TIME = datetime(9999, 1, 1, tzinfo=UTC)  # exclusive
+# A duration in ms: simulations.timeout_ms and execution_time_ms are INTEGER (24.8 days).
+MAX_DURATION_MS = INT32_MAX
+# A cost in USD of one outcome or tool: the REAL sums of the aggregates never overflow.
+MAX_COST_USD = 1_000_000.0
+# The longest window a read may ask for (ten years).
+MAX_WINDOW = timedelta(days=3660)
+# JSON documents (jsonb columns, configurations) nest at most this deep.
+MAX_JSON_DEPTH = 64
+
+# Text limits where a model has no CHECK on length(): a btree entry holds at most 2704
+# bytes, of which the text keys of one index share BTREE_TEXT_BYTES at 4 bytes a character;
+# a tsvector holds at most 1 MiB, at up to 6 bytes per character of text (5.3 measured with
+# distinct one-letter words of 4-byte characters); any other text at most FREE_TEXT_CHARS.
+BTREE_TEXT_BYTES = 2000
+TSVECTOR_TEXT_CHARS = 150_000
+FREE_TEXT_CHARS = 1_048_576
 
 
 # ----------------------------------------------------------------------------- primitives
@@ -54,17 +85,27 @@ def check_text(
         return None
     if not isinstance(value, str):
         raise invalid(field, "must be a string", value, index)
+    if max_length is not None and len(value) > max_length:
+        raise invalid(field, f"must be at most {max_length} characters", value, index)
     if "\x00" in value:
         raise invalid(field, "must not contain NUL characters", value, index)
     if not _utf8_ok(value):
         raise invalid(field, "must be valid Unicode (no lone surrogates)", value, index)
     if min_length is not None and len(value) < min_length:
         raise invalid(field, f"must be at least {min_length} characters", value, index)
-    if max_length is not None and len(value) > max_length:
-        raise invalid(field, f"must be at most {max_length} characters", value, index)
     if pattern is not None and not pattern.match(value):
         raise invalid(field, f"must match {pattern_text or pattern.pattern}", value, index)
     return value
+
+
+def _as_float(value: Any) -> float | None:
+    """The float of a number (Decimal included); None for anything else or one beyond float."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return None
+    try:
+        return float(value)
+    except (OverflowError, ValueError):  # an int past 1e308, a signalling Decimal NaN
+        return math.nan
 
 
 def check_number(
@@ -81,20 +122,11 @@ def check_number(
         if required:
             raise invalid(field, "is required", value, index)
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        try:
-            from decimal import Decimal
-
-            if not isinstance(value, Decimal):
-                raise TypeError
-            value = float(value)
-        except TypeError:
-            raise invalid(field, "must be a number", value, index) from None
-    number = float(value)
+    number = _as_float(value)
+    if number is None:
+        raise invalid(field, "must be a number", value, index)
     if not math.isfinite(number):
         raise invalid(field, "must be a finite number (not NaN or infinity)", value, index)
-    if abs(number) > REAL_MAX:
-        raise invalid(field, "is out of range for a 4-byte real", value, index)
     if minimum is not None:
         if exclusive_minimum and number <= minimum:
             raise invalid(field, f"must be greater than {minimum:g}", value, index)
@@ -102,6 +134,8 @@ def check_number(
             raise invalid(field, _range_rule(minimum, maximum), value, index)
     if maximum is not None and number > maximum:
         raise invalid(field, _range_rule(minimum, maximum), value, index)
+    if abs(number) > REAL_MAX:
+        raise invalid(field, "is out of range for a 4-byte real", value, index)
     return number
 
 
@@ -140,6 +174,20 @@ def check_int(
     return int(value)
 
 
+def check_duration_ms(
+    value: Any, field: str, index: int | None = None, *, required: bool = False
+) -> float | None:
+    """A duration in milliseconds: 0 to MAX_DURATION_MS (what the INTEGER ms columns hold)."""
+    return check_number(value, field, index, required=required, minimum=0, maximum=MAX_DURATION_MS)
+
+
+def check_cost(
+    value: Any, field: str, index: int | None = None, *, required: bool = False
+) -> float | None:
+    """A cost in USD: 0 to MAX_COST_USD, so that no REAL sum of costs overflows."""
+    return check_number(value, field, index, required=required, minimum=0, maximum=MAX_COST_USD)
+
+
 def check_choice(
     value: Any,
     field: str,
@@ -166,7 +214,7 @@ def check_uuid(
         return None
     if isinstance(value, uuid.UUID):
         return value
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) <= 64:
         try:
             return uuid.UUID(value)
         except ValueError:
@@ -181,15 +229,29 @@ def require_uuid(value: Any, field: str, index: int | None = None) -> uuid.UUID:
     return checked
 
 
+def check_uuid_list(value: Any, field: str, *, max_items: int = 10_000) -> list[uuid.UUID] | None:
+    """A list of UUIDs (a filter of a read); None stays None."""
+    if value is None:
+        return None
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
+        raise invalid(field, "must be a list of UUIDs", value, None)
+    if len(value) > max_items:
+        raise invalid(field, f"must have at most {max_items} items", len(value), None)
+    return [require_uuid(v, f"{field}[{i}]") for i, v in enumerate(value)]
+
+
 def check_datetime(
     value: Any, field: str, index: int | None = None, *, required: bool = False
 ) -> datetime | None:
-    """Aware datetimes as given; naive ones are taken as UTC (the seeds use utcnow())."""
+    """Aware datetimes as given; naive ones are taken as UTC (the seeds use utcnow()).
+    The year must lie in 1900-9998 (MIN_TIME, MAX_TIME)."""
     if value is None:
         if required:
             raise invalid(field, "is required", value, index)
         return None
     if isinstance(value, str):
+        if len(value) > 64:
+            raise invalid(field, "must be an ISO 8601 timestamp", value, index)
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
@@ -199,7 +261,22 @@ def check_datetime(
     moment: datetime = value
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
+    try:
+        in_range = MIN_TIME <= moment < MAX_TIME
+    except (OverflowError, ValueError):  # a zone offset that takes it past the calendar
+        in_range = False
+    if not in_range:
+        raise invalid(field, "must be between the years 1900 and 9998", value, index)
     return moment
+
+
+def check_timedelta(value: Any, field: str, *, maximum: timedelta = MAX_WINDOW) -> timedelta:
+    """A positive timedelta of at most `maximum` (a read window)."""
+    if not isinstance(value, timedelta) or not timedelta(0) < value <= maximum:
+        raise invalid(
+            field, f"must be a positive timedelta of at most {maximum.days} days", value, None
+        )
+    return value
 
 
 def check_bool(value: Any, field: str, index: int | None = None) -> bool | None:
@@ -218,7 +295,7 @@ def check_embedding(value: Any, field: str, index: int | None = None) -> list[fl
         raise invalid(field, f"must be a list of {EMBEDDING_DIMENSIONS} numbers", "<vector>", index)
     try:
         numbers = [float(v) for v in value]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise invalid(field, "must contain numbers only", "<vector>", index) from None
     if len(numbers) != EMBEDDING_DIMENSIONS:
         raise invalid(
@@ -231,17 +308,83 @@ def check_embedding(value: Any, field: str, index: int | None = None) -> list[fl
     return numbers
 
 
-def _has_nul(value: Any, depth: int = 0) -> bool:
-    if depth > 200:
-        return False
-    if isinstance(value, str):
-        return "\x00" in value
+# ----------------------------------------------------------------------------- JSON
+
+
+def _step(key: Any) -> str:
+    """A mapping key as a step of a path; unprintable or long keys quoted and cut."""
+    if isinstance(key, str) and key.isprintable() and len(key) <= 40:
+        return f".{key}"
+    return f"[{key!r:.40}]"
+
+
+def _items(value: Any) -> Iterator[tuple[str, Any]]:
+    """(path step, child) of a JSON container: keys and values of a mapping, list items."""
     if isinstance(value, Mapping):
-        return any(
-            (isinstance(k, str) and "\x00" in k) or _has_nul(v, depth + 1) for k, v in value.items()
-        )
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v, depth + 1) for v in value)
+        for key, child in value.items():
+            yield _step(key), key
+            yield _step(key), child
+    elif isinstance(value, list | tuple):
+        for i, child in enumerate(value):
+            yield f"[{i}]", child
+
+
+def _locate(value: Any, bad: Callable[[Any], bool]) -> str | None:
+    """The path (e.g. `.steps[2].cost`) of the first part of `value` that is `bad`, if any.
+    Depth-first without recursion; only called once a rule is known to be broken."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    seen: set[int] = set()  # containers already walked (shared or circular parts)
+    while stack:
+        path, item = stack.pop()
+        if bad(item):
+            return path[:200] or "."
+        if isinstance(item, Mapping | list | tuple) and id(item) not in seen:
+            seen.add(id(item))
+            children = list(_items(item))
+            stack.extend((path + step, child) for step, child in reversed(children))
+    return None
+
+
+def _nesting_exceeds(value: Any, limit: int) -> bool:
+    """True when containers nest more than `limit` levels deep (without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, dict | list | tuple):  # what json.dumps has just written
+                stack.append((child, depth + 1))
+    return False
+
+
+def _json_rule(
+    field: str, rule: str, value: Any, index: int | None, bad: Callable[[Any], bool]
+) -> ArcValidationError:
+    """The error of a broken JSON rule, naming where in `value` the first `bad` part is."""
+    where = _locate(value, bad)
+    return invalid(field, f"{rule} (at {where})" if where else rule, "<json>", index)
+
+
+def _non_finite(item: Any) -> bool:
+    return isinstance(item, float) and not math.isfinite(item)
+
+
+def _has_nul(item: Any) -> bool:
+    return isinstance(item, str) and "\x00" in item
+
+
+def _lone_surrogate(item: Any) -> bool:
+    return isinstance(item, str) and not _utf8_ok(item)
+
+
+def _unsupported(item: Any) -> bool:
+    if item is None or isinstance(item, str | int | float | Mapping | list | tuple):
+        return False
+    try:
+        json_default(item)
+    except TypeError:
+        return True
     return False
 
 
@@ -253,7 +396,8 @@ def check_json(
     required: bool = False,
     kind: type | tuple[type, ...] | None = None,
 ) -> JsonText | None:
-    """Serialise once, rejecting what jsonb refuses: NaN/infinity, NUL, lone surrogates."""
+    """Serialise once, rejecting what jsonb refuses (NaN/infinity, NUL, lone surrogates) and
+    nesting deeper than MAX_JSON_DEPTH; the rule names where the offending value is."""
     if value is None:
         if required:
             raise invalid(field, "is required", value, index)
@@ -264,6 +408,7 @@ def check_json(
         kinds = kind if isinstance(kind, tuple) else (kind,)
         names = " or ".join(sorted({"object" if k in (dict, Mapping) else "array" for k in kinds}))
         raise invalid(field, f"must be a JSON {names}", type(value).__name__, index)
+    deep = f"must not nest deeper than {MAX_JSON_DEPTH} levels"
     try:
         text = json.dumps(
             value,
@@ -272,21 +417,125 @@ def check_json(
             ensure_ascii=False,
             allow_nan=False,
         )
+    except RecursionError:
+        raise invalid(field, deep, "<json>", index) from None
     except ValueError as exc:
-        rule = (
-            "must not contain circular references"
-            if "ircular" in str(exc)
-            else "must not contain NaN or infinite numbers"
-        )
-        raise invalid(field, rule, "<json>", index) from None
-    except (TypeError, RecursionError) as exc:
-        raise invalid(field, f"must be JSON-serialisable ({exc})", "<json>", index) from None
-    # json escapes NUL as \u0000; a literal backslash-u in the data appears as \\u0000.
-    if "\\u0000" in text and _has_nul(value):
-        raise invalid(field, "must not contain NUL characters", "<json>", index)
+        if "ircular" in str(exc):
+            raise invalid(field, "must not contain circular references", "<json>", index) from None
+        if "digits" in str(exc):  # int -> str conversion limit
+            rule = "must not contain integers of over 4300 digits"
+            raise invalid(field, rule, "<json>", index) from None
+        raise _json_rule(
+            field, "must not contain NaN or infinite numbers", value, index, _non_finite
+        ) from None
+    except TypeError as exc:
+        raise _json_rule(
+            field, f"must be JSON-serialisable ({exc})", value, index, _unsupported
+        ) from None
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _nesting_exceeds(
+        value, MAX_JSON_DEPTH
+    ):
+        raise invalid(field, deep, "<json>", index)
+    if "\\u0000" in text:  # json writes NUL so; a backslash-u written in the data is \\u0000
+        where = _locate(value, _has_nul)
+        if where is not None:
+            raise invalid(field, f"must not contain NUL characters (at {where})", "<json>", index)
     if not _utf8_ok(text):
-        raise invalid(field, "must be valid Unicode (no lone surrogates)", "<json>", index)
+        raise _json_rule(
+            field, "must be valid Unicode (no lone surrogates)", value, index, _lone_surrogate
+        )
     return JsonText(text)
+
+
+# ----------------------------------------------------------------------------- text limits
+
+_LENGTH_CHECK = re.compile(r"(?<![\w])length\((\w+)\)\s*(<=|>=|=)\s*(\d+)")
+
+
+def _btree_keys(table: Table) -> list[list[str]]:
+    """The column names of every btree key of `table`: primary key, unique, plain indexes."""
+    keys = [[c.name for c in table.primary_key.columns]]
+    keys += [
+        [c.name for c in constraint.columns]
+        for constraint in table.constraints
+        if isinstance(constraint, UniqueConstraint)
+    ]
+    keys += [
+        [c.name for c in index.columns]
+        for index in table.indexes
+        if index.dialect_options["postgresql"]["using"] in (None, False, "btree")
+    ]
+    return keys
+
+
+def _tsvector_sources(table: Table, names: Iterable[str]) -> list[list[str]]:
+    """For each to_tsvector index of `table`, the text columns its expression reads."""
+    sources = []
+    for index in table.indexes:
+        for expression in index.expressions:
+            sql = str(expression)
+            if "to_tsvector" in sql:
+                sources.append([n for n in names if re.search(rf"\b{n}\b", sql)])
+    return sources
+
+
+@functools.cache
+def _text_limits(table: Table) -> dict[str, tuple[int, int]]:
+    names = [c.name for c in table.columns if isinstance(c.type, String)]
+    low = dict.fromkeys(names, 0)
+    high = dict.fromkeys(names, FREE_TEXT_CHARS)
+    for constraint in table.constraints:
+        if isinstance(constraint, CheckConstraint):
+            for name, op, number in _LENGTH_CHECK.findall(str(constraint.sqltext)):
+                if name in high and op in ("<=", "="):
+                    high[name] = min(high[name], int(number))
+                if name in low and op in (">=", "="):
+                    low[name] = max(low[name], int(number))
+    for key in _btree_keys(table):
+        texts = [n for n in key if n in high]
+        for name in texts:
+            high[name] = min(high[name], BTREE_TEXT_BYTES // 4 // len(texts))
+    for columns in _tsvector_sources(table, names):
+        # Columns bounded below an equal share keep their bound; the others share the rest.
+        share = TSVECTOR_TEXT_CHARS // max(1, len(columns))
+        small = [n for n in columns if high[n] <= share]
+        rest = TSVECTOR_TEXT_CHARS - sum(high[n] for n in small)
+        for name in columns:
+            if name not in small:
+                high[name] = min(high[name], rest // (len(columns) - len(small)))
+    return {name: (low[name], high[name]) for name in names}
+
+
+def text_limits(model: type[Base], column: str) -> tuple[int, int]:
+    """(fewest, most) characters the text column `column` of `model` may hold: its CHECK on
+    length() if the model has one, capped by what its btree keys and text-search indexes can
+    hold (see BTREE_TEXT_BYTES, TSVECTOR_TEXT_CHARS), FREE_TEXT_CHARS otherwise."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return _text_limits(table)[column]
+
+
+def check_column_text(
+    value: Any,
+    model: type[Base],
+    column: str,
+    index: int | None = None,
+    *,
+    field: str | None = None,
+    required: bool = False,
+    min_length: int = 0,
+) -> str | None:
+    """check_text with the limits of the model's column (`text_limits`); `min_length` may
+    ask for more than the model does."""
+    low, high = text_limits(model, column)
+    return check_text(
+        value,
+        field or column,
+        index,
+        required=required,
+        min_length=max(low, min_length) or None,
+        max_length=high,
+    )
 
 
 def check_text_list(
@@ -295,7 +544,7 @@ def check_text_list(
     index: int | None = None,
     *,
     max_items: int | None = None,
-    max_length: int | None = None,
+    max_length: int | None = FREE_TEXT_CHARS,
 ) -> list[str] | None:
     if value is None:
         return None
@@ -309,13 +558,23 @@ def check_text_list(
     ]
 
 
-def reject_unknown(data: Mapping[str, Any], allowed: frozenset[str], index: int | None) -> None:
-    unknown = [k for k in data if k not in allowed]
+# ----------------------------------------------------------------------------- rows
+
+
+def field_name(key: Any) -> str:
+    """A key as the field of an error: printable, never empty, at most 100 characters."""
+    if isinstance(key, str) and key.isprintable() and 0 < len(key) <= 100:
+        return key
+    return repr(key)[:100]
+
+
+def reject_unknown(data: Mapping[Any, Any], allowed: frozenset[str], index: int | None) -> None:
+    unknown = sorted(field_name(k) for k in data if k not in allowed)
     if unknown:
         raise invalid(
-            str(sorted(unknown)[0]),
+            unknown[0],
             "is not a known field (put extra data in execution_metadata/metadata)",
-            sorted(unknown),
+            unknown[:20],
             index,
         )
 

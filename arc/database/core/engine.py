@@ -1,11 +1,12 @@
 """The one async engine of a process, its session factory, and `connect` for readers that take
 either an engine or the caller's own connection."""
 
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import structlog
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext
@@ -19,9 +20,52 @@ from sqlalchemy.ext.asyncio import (
 
 from arc.database.core.errors import is_unusable_connection
 from arc.database.core.jsonb import json_dumps
-from arc.database.core.settings import DatabaseSettings
+from arc.database.core.settings import (
+    DatabaseSettings,
+    redact_url,
+    to_asyncpg_url,
+    url_wants_pgbouncer,
+)
 
 log = structlog.get_logger("arc.database.core.engine")
+
+
+# What PgBouncer (1.18, transaction mode, stock settings) accepts at startup: the parameters it
+# tracks per client. Anything else ("jit" ...) makes it refuse the connection.
+PGBOUNCER_STARTUP_PARAMETERS = frozenset(
+    {"application_name", "client_encoding", "datestyle", "timezone", "standard_conforming_strings"}
+)
+DEFAULT_SERVER_SETTINGS = {"jit": "off", "timezone": "UTC"}
+# A read engine whose replica is down connects to the primary; its connections are recycled
+# this often so that reads return to the replica once it is back.
+READ_FALLBACK_RECYCLE_S = 60
+_CONNECT_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+)
+
+
+@dataclass
+class ReadStats:
+    """Connections a read engine made to the primary because its replica was unreachable."""
+
+    fallbacks: int = 0
+
+
+READ_STATS = ReadStats()
+
+
+def startup_settings(
+    server_settings: dict[str, str] | None, application_name: str, pgbouncer: bool
+) -> dict[str, str]:
+    """The session parameters sent when connecting. Through PgBouncer only those it tracks:
+    set the others on the server instead (ALTER ROLE ... SET jit = off; docs/operations.md)."""
+    wanted = {**(server_settings or DEFAULT_SERVER_SETTINGS), "application_name": application_name}
+    if not pgbouncer:
+        return wanted
+    return {k: v for k, v in wanted.items() if k.lower() in PGBOUNCER_STARTUP_PARAMETERS}
 
 
 def build_engine(
@@ -33,28 +77,42 @@ def build_engine(
     pool_recycle: int = 3600,
     command_timeout: float = 60.0,
     connect_timeout: float = 10.0,
-    pgbouncer: bool = False,
+    pgbouncer: bool | None = None,
     application_name: str = "arc-eval-db",
     server_settings: dict[str, str] | None = None,
     echo: bool = False,
+    fallback_url: str | None = None,
 ) -> AsyncEngine:
-    """Create the async engine. Keyword-only so a call site reads as its configuration."""
+    """Create the async engine. Keyword-only so a call site reads as its configuration.
+
+    `pgbouncer`: None reads `?pgbouncer=true` from the URL. `fallback_url`: for a read engine
+    on a replica, where connections go while the replica cannot be reached.
+    """
     settings = DatabaseSettings(url=url)
+    if pgbouncer is None:
+        pgbouncer = url_wants_pgbouncer(url)
     connect_args: dict[str, Any] = {
         "command_timeout": command_timeout,  # a statement that hangs fails after this
         "timeout": connect_timeout,  # establishing a connection fails after this
-        "server_settings": {
-            **(server_settings or {"jit": "off", "timezone": "UTC"}),
-            "application_name": application_name,  # shows in pg_stat_activity
-        },
+        "server_settings": startup_settings(server_settings, application_name, pgbouncer),
     }
-    if settings.ssl:
-        connect_args["ssl"] = settings.ssl  # require / verify-ca / verify-full / prefer
+    ssl_argument = settings.ssl_argument
+    if ssl_argument is not None:
+        connect_args["ssl"] = ssl_argument  # a verifying context, or require / prefer
     if pgbouncer:
-        # PgBouncer in transaction mode cannot keep named prepared statements per client.
+        # PgBouncer in transaction mode cannot keep named prepared statements per client: no
+        # cache, and the unnamed statement ("") for SQLAlchemy's prepare-then-execute, which
+        # runs inside the transaction's server connection and leaves nothing behind on it
+        # (uuid names, SQLAlchemy's recipe, stayed on the server connections until released).
         connect_args["statement_cache_size"] = 0
         connect_args["prepared_statement_cache_size"] = 0
-        connect_args["prepared_statement_name_func"] = lambda: f"__arc_{uuid.uuid4().hex}__"
+        connect_args["prepared_statement_name_func"] = lambda: ""
+    options: dict[str, Any] = {}
+    if fallback_url is not None:
+        options["creator"] = _fallback_creator(url, fallback_url, connect_args, lambda: engine)
+        pool_recycle = min(pool_recycle, READ_FALLBACK_RECYCLE_S)
+    else:
+        options["connect_args"] = connect_args
     engine = create_async_engine(
         settings.async_url,
         pool_size=pool_size,  # connections kept open
@@ -65,7 +123,7 @@ def build_engine(
         json_serializer=json_dumps,
         echo=echo,
         hide_parameters=True,  # bound values (trajectories, logs) never go into error texts
-        connect_args=connect_args,
+        **options,
     )
     event.listen(engine.sync_engine, "handle_error", _invalidate_unusable_connections)
     log.info(
@@ -75,8 +133,53 @@ def build_engine(
         max_overflow=max_overflow,
         ssl=settings.ssl or "off",
         pgbouncer=pgbouncer,
+        fallback=redact_url(fallback_url) if fallback_url else None,
     )
     return engine
+
+
+def _asyncpg_target(url: str) -> dict[str, Any]:
+    target, ssl_argument = to_asyncpg_url(url)
+    return {
+        "host": target.host,
+        "port": target.port,
+        "user": target.username,
+        "password": target.password,
+        "database": target.database,
+        "ssl": ssl_argument,
+    }
+
+
+def _fallback_creator(
+    url: str, fallback_url: str, connect_args: dict[str, Any], engine: Callable[[], AsyncEngine]
+) -> Callable[[], Any]:
+    """A pool creator that connects to `url` and, when it cannot be reached, to `fallback_url`
+    (logged, counted in READ_STATS)."""
+    adapted = {
+        k: connect_args.pop(k)
+        for k in ("prepared_statement_cache_size", "prepared_statement_name_func")
+        if k in connect_args
+    }
+    shared = {k: v for k, v in connect_args.items() if k != "ssl"}
+    preferred, fallback = _asyncpg_target(url), _asyncpg_target(fallback_url)
+
+    async def connect() -> asyncpg.Connection:
+        try:
+            return await asyncpg.connect(**{**shared, **preferred})
+        except _CONNECT_ERRORS as exc:
+            READ_STATS.fallbacks += 1
+            log.warning(
+                "db.read_fallback",
+                replica=redact_url(url),
+                error=f"{type(exc).__name__}: {exc}"[:300],
+            )
+            return await asyncpg.connect(**{**shared, **fallback})
+
+    def creator() -> Any:
+        dbapi: Any = engine().sync_engine.dialect.dbapi
+        return dbapi.connect(async_creator_fn=connect, **adapted)
+
+    return creator
 
 
 def _invalidate_unusable_connections(context: ExceptionContext) -> None:
@@ -102,6 +205,27 @@ def engine_from_settings(settings: DatabaseSettings) -> AsyncEngine:
         application_name=settings.application_name,
         server_settings=settings.server_settings,
         echo=settings.echo,
+    )
+
+
+def read_engine_from_settings(settings: DatabaseSettings) -> AsyncEngine | None:
+    """The engine for dashboards, analytics, comparisons and similarity: on the replica of
+    ARC_DB_READ_URL, falling back to the primary while it cannot be reached; None without one.
+    Writes and reads that must see their own writes stay on the primary's engine."""
+    if not settings.read_url:
+        return None
+    return build_engine(
+        url=settings.read_url,
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+        pool_timeout=settings.pool_timeout,
+        command_timeout=settings.command_timeout,
+        connect_timeout=settings.connect_timeout,
+        pgbouncer=url_wants_pgbouncer(settings.read_url),
+        application_name=f"{settings.application_name}-read",
+        server_settings=settings.server_settings,
+        echo=settings.echo,
+        fallback_url=settings.url,
     )
 
 

@@ -1,6 +1,7 @@
 """Typed exceptions. Each names the field and the rule, so a caller can act without parsing text."""
 
 import re
+import ssl
 from typing import Any
 
 
@@ -178,6 +179,8 @@ def is_transient(exc: BaseException) -> bool:
             return True
         if code[:2] in PERMANENT_SQLSTATE_CLASSES:
             return False
+    if _certificate_refusal(exc) is not None:
+        return False  # a wrong CA or host name stays wrong: a configuration error
     if getattr(exc, "connection_invalidated", False):
         return True
     for item in _exception_chain(exc):
@@ -200,15 +203,34 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-def _constraint_catalog() -> dict[str, tuple[str, str | None, str]]:
-    """constraint name -> (table, field, rule) for every named constraint of the models."""
+def _certificate_refusal(exc: BaseException) -> str | None:
+    """The verification message when TLS refused the server's certificate (an SSLError is an
+    OSError, which would otherwise read as a lost connection and be retried)."""
+    for item in _exception_chain(exc):
+        if isinstance(item, ssl.SSLCertVerificationError):
+            return str(item)
+    return None
+
+
+def _constraint_catalog() -> dict[str, tuple[str, str | None, str | None]]:
+    """constraint or index name -> (table, field, rule) for every named constraint and index
+    of the models. An index has no rule of its own: the SQLSTATE says what went wrong (a key
+    too large to index names the index, not the column)."""
     from sqlalchemy import CheckConstraint, ForeignKeyConstraint, UniqueConstraint
 
     from arc.database.models import Base
 
-    catalog: dict[str, tuple[str, str | None, str]] = {}
+    catalog: dict[str, tuple[str, str | None, str | None]] = {}
     for table in Base.metadata.tables.values():
         columns = sorted((c.name for c in table.columns), key=len, reverse=True)
+        for index in table.indexes:
+            if isinstance(index.name, str):
+                named = [c.name for c in index.columns] or [
+                    c
+                    for c in columns
+                    if any(re.search(rf"\b{c}\b", str(e)) for e in index.expressions)
+                ]
+                catalog[index.name] = (table.name, ",".join(named) or None, None)
         for constraint in table.constraints:
             name = constraint.name
             if not isinstance(name, str):
@@ -234,7 +256,7 @@ def _constraint_catalog() -> dict[str, tuple[str, str | None, str]]:
     return catalog
 
 
-_CATALOG: dict[str, tuple[str, str | None, str]] | None = None
+_CATALOG: dict[str, tuple[str, str | None, str | None]] | None = None
 
 
 def describe_constraint(name: str) -> tuple[str | None, str | None, str | None]:
@@ -260,6 +282,7 @@ _SQLSTATE_RULES = {
     "22007": "is not a valid date/time",
     "22008": "date/time is out of range",
     "22000": "is invalid data",
+    "54000": "is too large to store or index (a program limit of the database)",
 }
 
 
@@ -271,6 +294,13 @@ def translate_error(exc: BaseException, *, operation: str | None = None) -> ArcD
     """
     if isinstance(exc, ArcDatabaseError):
         return exc
+    refused = _certificate_refusal(exc)
+    if refused is not None:
+        return ArcConfigurationError(
+            "sslrootcert",
+            f"does not verify the server's certificate ({refused}); check sslrootcert, "
+            "sslmode and the host name",
+        )
     code = sqlstate_of(exc)
     if is_transient(exc):
         return ArcTransientError(

@@ -87,7 +87,8 @@ class ClientMetrics:
         durations = sorted(self.durations_ms)
         avg = sum(durations) / len(durations) if durations else 0.0
         p95 = durations[min(len(durations) - 1, int(0.95 * len(durations)))] if durations else 0.0
-        success_rate = 100.0 * self.succeeded / self.operations if self.operations else 100.0
+        # None before the first operation: nothing has succeeded yet (the seed claimed 100%).
+        success_rate = 100.0 * self.succeeded / self.operations if self.operations else None
         pool = pool_stats(engine)
         self.peak_checked_out = max(self.peak_checked_out, pool["checked_out"])
         pool["peak_checked_out"] = self.peak_checked_out

@@ -1,16 +1,21 @@
 """Connection settings, read from the environment with the defaults the design card sets."""
 
 import os
+import ssl
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import URL, make_url
 
 from arc.database.core.errors import ArcConfigurationError
 
-# libpq-style parameters that asyncpg does not take as keyword arguments; translated or dropped.
-_SSL_PARAMS = ("sslmode", "ssl")
-_LIBPQ_ONLY_PARAMS = ("sslrootcert", "sslcert", "sslkey", "channel_binding", "target_session_attrs")
+# libpq-style TLS parameters: asyncpg takes TLS as one `ssl` argument, built from these.
+_TLS_PARAMS = ("sslmode", "ssl", "sslrootcert", "sslcert", "sslkey", "sslpassword")
+# libpq parameters asyncpg has no use for, and ours: dropped from the URL before connecting.
+_DROPPED_PARAMS = ("channel_binding", "target_session_attrs", "pgbouncer")
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+SslArgument = ssl.SSLContext | str | None
 
 
 def _env_int(name: str, default: int) -> int:
@@ -52,6 +57,7 @@ class DatabaseSettings:
     command_timeout: float = 60.0
     connect_timeout: float = 10.0
     pgbouncer: bool = False
+    read_url: str | None = None  # a streaming replica for dashboards and analytics
     application_name: str = "arc-eval-db"
     echo: bool = False
     server_settings: dict[str, str] = field(
@@ -74,7 +80,8 @@ class DatabaseSettings:
             pool_recycle=_env_int("ARC_DB_POOL_RECYCLE", 3600),
             command_timeout=_env_float("ARC_DB_COMMAND_TIMEOUT", 60.0),
             connect_timeout=_env_float("ARC_DB_CONNECT_TIMEOUT", 10.0),
-            pgbouncer=_env_bool("ARC_DB_PGBOUNCER", False),
+            pgbouncer=_env_bool("ARC_DB_PGBOUNCER", False) or url_wants_pgbouncer(resolved),
+            read_url=os.environ.get("ARC_DB_READ_URL") or None,
             application_name=os.environ.get("ARC_DB_APPLICATION_NAME", "arc-eval-db"),
             echo=_env_bool("ARC_DB_ECHO", False),
         )
@@ -87,20 +94,21 @@ class DatabaseSettings:
 
     @property
     def ssl(self) -> str | None:
-        """The SSL mode asked for in the URL (`sslmode=require` etc.), if any."""
-        return to_asyncpg_url(self.url)[1]
+        """The TLS mode asked for in the URL (`sslmode=verify-full` etc.), if any."""
+        return tls_options(self.url).mode
+
+    @property
+    def ssl_argument(self) -> SslArgument:
+        """What asyncpg's `ssl` argument gets: a verifying SSLContext for verify-ca /
+        verify-full (or require with a root certificate, as libpq does), the mode otherwise."""
+        return ssl_argument(tls_options(self.url))
 
     @property
     def redacted_url(self) -> str:
         return redact_url(self.url)
 
 
-def to_asyncpg_url(raw: str) -> tuple[URL, str | None]:
-    """Turn any PostgreSQL URL (postgres://, postgresql://, +psycopg, ...) into an asyncpg URL.
-
-    asyncpg takes SSL as a keyword argument, not as `sslmode` in the query string, so the mode
-    is returned separately for the engine's connect_args.
-    """
+def _parse(raw: str) -> URL:
     try:
         url = make_url(raw)
     except Exception as exc:  # sqlalchemy raises ArgumentError with the URL in the message
@@ -109,25 +117,101 @@ def to_asyncpg_url(raw: str) -> tuple[URL, str | None]:
         raise ArcConfigurationError(
             "TIMESCALE_SERVICE_URL", f"must be a PostgreSQL URL, not {url.get_backend_name()!r}"
         )
-    ssl: str | None = None
-    query = dict(url.query)
-    for key in _SSL_PARAMS:
-        value = query.pop(key, None)
-        if isinstance(value, tuple):
-            value = value[-1]
-        if value:
-            ssl = value
-    for key in _LIBPQ_ONLY_PARAMS:
-        query.pop(key, None)
-    if ssl == "disable":
-        ssl = None
-    return url.set(drivername="postgresql+asyncpg", query=query), ssl
+    return url
+
+
+def _query_value(url: URL, key: str) -> str | None:
+    value = url.query.get(key)
+    if isinstance(value, tuple):
+        value = value[-1]
+    return value or None
+
+
+def url_wants_pgbouncer(raw: str) -> bool:
+    """`?pgbouncer=true` in the URL: the server behind it is a transaction-pooling PgBouncer."""
+    value = _query_value(_parse(raw), "pgbouncer")
+    return value is not None and value.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class TlsOptions:
+    """The libpq TLS parameters of a URL."""
+
+    mode: str | None = None
+    rootcert: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    password: str | None = None
+
+
+def tls_options(raw: str) -> TlsOptions:
+    url = _parse(raw)
+    mode = _query_value(url, "sslmode") or _query_value(url, "ssl")
+    if mode is not None:
+        mode = mode.strip().lower()
+        if mode in ("true", "1", "on"):
+            mode = "require"
+        if mode not in SSL_MODES:
+            raise ArcConfigurationError("sslmode", f"must be one of {', '.join(SSL_MODES)}")
+    return TlsOptions(
+        mode=mode,
+        rootcert=_query_value(url, "sslrootcert"),
+        cert=_query_value(url, "sslcert"),
+        key=_query_value(url, "sslkey"),
+        password=_query_value(url, "sslpassword"),
+    )
+
+
+def _readable(path: str, parameter: str) -> str:
+    resolved = Path(path).expanduser()
+    if not resolved.is_file():
+        raise ArcConfigurationError(parameter, f"file {path!r} does not exist")
+    return str(resolved)
+
+
+def ssl_argument(tls: TlsOptions) -> SslArgument:
+    """libpq's semantics: `require` encrypts without checking the server (unless a root
+    certificate is given: then it verifies the chain, like verify-ca), `verify-ca` checks the
+    chain, `verify-full` also the host name. A client certificate is sent when given."""
+    mode = tls.mode
+    if mode is None or mode == "disable":
+        return mode  # None: asyncpg's default, prefer (as libpq's)
+    if mode == "require" and tls.rootcert:
+        mode = "verify-ca"
+    if mode not in ("verify-ca", "verify-full") and not tls.cert:
+        return mode  # asyncpg's own handling of allow / prefer / require
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    if mode in ("verify-ca", "verify-full"):
+        root = tls.rootcert or str(Path("~/.postgresql/root.crt").expanduser())
+        context.load_verify_locations(cafile=_readable(root, "sslrootcert"))
+        context.check_hostname = mode == "verify-full"
+    else:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if tls.cert:
+        context.load_cert_chain(
+            _readable(tls.cert, "sslcert"),
+            _readable(tls.key, "sslkey") if tls.key else None,
+            password=tls.password,
+        )
+    return context
+
+
+def to_asyncpg_url(raw: str) -> tuple[URL, SslArgument]:
+    """Turn any PostgreSQL URL (postgres://, postgresql://, +psycopg, ...) into an asyncpg URL,
+    and the `ssl` argument asyncpg takes instead of the libpq TLS parameters."""
+    url = _parse(raw)
+    query = {k: v for k, v in url.query.items() if k not in _TLS_PARAMS + _DROPPED_PARAMS}
+    return url.set(drivername="postgresql+asyncpg", query=query), ssl_argument(tls_options(raw))
 
 
 def to_psycopg_url(raw: str) -> str:
-    """The same URL for psycopg (libpq understands sslmode itself)."""
-    url = make_url(raw).set(drivername="postgresql+psycopg")
-    return url.render_as_string(hide_password=False)
+    """The same URL for psycopg (libpq understands the TLS parameters itself)."""
+    url = _parse(raw)
+    query = {k: v for k, v in url.query.items() if k != "pgbouncer"}
+    return url.set(drivername="postgresql+psycopg", query=query).render_as_string(
+        hide_password=False
+    )
 
 
 def redact_url(raw: str) -> str:

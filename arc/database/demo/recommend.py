@@ -99,7 +99,7 @@ async def show_recommendation_loop(
     )
     out.write("".join(f"  {line}\n" for line in diff.diff_yaml.splitlines()))
 
-    async def canary(version_id: uuid.UUID, config: Mapping[str, Any], number: int) -> None:
+    async def run_canary(version_id: uuid.UUID, config: Mapping[str, Any], number: int) -> None:
         await evaluate_version(
             api,
             version_id=version_id,
@@ -111,7 +111,7 @@ async def show_recommendation_loop(
             label=f"canary v{number}",
         )
 
-    await canary(applied.version_id, candidate.parsed_config, candidate.version_number)
+    await run_canary(applied.version_id, candidate.parsed_config, candidate.version_number)
     review = await recommender.evaluate_candidate(applied.diff_id)
     out.write(f"\nCanary: v{candidate.version_number} against v1 ({repeats} runs a scenario)\n")
     out.write(comparison_text(review.comparison, limit=8) + "\n")
@@ -145,7 +145,7 @@ async def show_recommendation_loop(
     bad = await recommender.apply_recommendation(harmful, user)
     async with session_factory(engine)() as s:
         bad_version = await manager.get_version(s, bad.version_id)
-    await canary(bad.version_id, bad_version.parsed_config, bad_version.version_number)
+    await run_canary(bad.version_id, bad_version.parsed_config, bad_version.version_number)
     bad_review = await recommender.evaluate_candidate(bad.diff_id)
     summary = bad_review.comparison.summary
     out.write(

@@ -5,14 +5,16 @@ reliability_score and detailed_trajectory); `outcome_builder` turns them into va
 Everything for one call is written in one transaction.
 """
 
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from arc.database.core.checks import check_choice, check_number, check_uuid
+from arc.database.core.checks import check_choice, check_number, check_text, check_uuid
 from arc.database.core.errors import ArcNotFoundError, ArcValidationError
+from arc.database.ingest.bundle import typed_errors
 from arc.database.ingest.client import ArcDBClient
 from arc.database.ingest.outcome_builder import build_outcome
 from arc.database.repositories import OutcomeRepository, SimulationRepository
@@ -72,9 +74,21 @@ class ArcAPI:
         scenario_results: Sequence[Any],
         modal_call_ids: Sequence[str | None] | None = None,
     ) -> list[str]:
-        """Record every scenario result in one transaction; returns the outcome ids."""
+        """Record every scenario result in one transaction; returns the outcome ids.
+
+        Results with a Modal call id get ids derived from (simulation, scenario, call): sending
+        the same batch again stores nothing twice (see `record_scenario_outcome`)."""
         if isinstance(scenario_results, Mapping) or not isinstance(scenario_results, Sequence):
             raise ArcValidationError("scenario_results", "must be a list of scenario results")
+        if modal_call_ids is not None and (
+            isinstance(modal_call_ids, str | bytes | Mapping)
+            or not isinstance(modal_call_ids, Sequence)
+        ):
+            raise ArcValidationError(
+                "modal_call_ids",
+                "must be a list with one entry per scenario result",
+                value=type(modal_call_ids).__name__,
+            )
         if modal_call_ids is not None and len(modal_call_ids) != len(scenario_results):
             raise ArcValidationError(
                 "modal_call_ids",
@@ -87,16 +101,22 @@ class ArcAPI:
         failures: list[Row] = []
         for i, result in enumerate(scenario_results):
             call_id = modal_call_ids[i] if modal_call_ids is not None else None
-            outcome, tool_rows, failure_rows = build_outcome(
-                sid, result, modal_call_id=call_id, index=i
-            )
+            with typed_errors("scenario_result", i):
+                outcome, tool_rows, failure_rows = build_outcome(
+                    sid, result, modal_call_id=call_id, index=i
+                )
+            _identify(outcome, tool_rows, failure_rows, call_id)
             outcomes.append(outcome)
             tools.extend(tool_rows)
             failures.extend(failure_rows)
         if not outcomes:
             return []
         written = await self.db.write_bundle(
-            outcomes, tools, failures, operation="api.record_batch_outcomes"
+            outcomes,
+            tools,
+            failures,
+            operation="api.record_batch_outcomes",
+            resolve_times=_derived_ids(outcomes, modal_call_ids),
         )
         return written.outcome_ids
 
@@ -107,20 +127,32 @@ class ArcAPI:
         modal_call_id: str | None = None,
         sandbox_id: str | None = None,
     ) -> str:
-        """Record one result as it completes and advance the simulation's progress counters."""
+        """Record one result as it completes and advance the simulation's progress counters.
+
+        With `modal_call_id` the outcome's id is derived from (simulation, scenario, call), so
+        a retry of a call whose answer was lost finds the stored row instead of adding one."""
         sid = check_uuid(simulation_id, "simulation_id", required=True)
-        outcome, tools, failures = build_outcome(
-            sid, scenario_result, modal_call_id=modal_call_id, sandbox_id=sandbox_id
-        )
+        with typed_errors("scenario_result"):
+            outcome, tools, failures = build_outcome(
+                sid, scenario_result, modal_call_id=modal_call_id, sandbox_id=sandbox_id
+            )
+        _identify(outcome, tools, failures, modal_call_id)
         written = await self.db.write_bundle(
-            [outcome], tools, failures, method="values", operation="api.record_scenario_outcome"
+            [outcome],
+            tools,
+            failures,
+            method="values",
+            operation="api.record_scenario_outcome",
+            resolve_times=_derived_ids([outcome], [modal_call_id]),
         )
         return written.outcome_ids[0]
 
     async def complete_simulation(
         self, simulation_id: Any, suite_result: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
-        """Mark completed; score, cost and time come from the suite result or the outcomes."""
+        """Mark completed; score, cost and time come from the suite result or, computed in the
+        same transaction after the simulation's row lock, from the stored outcomes. Outcomes
+        recorded after completion are refused (see repositories/simulations.py)."""
         sid = check_uuid(simulation_id, "simulation_id", required=True)
         assert sid is not None
         suite = suite_result or {}
@@ -265,6 +297,7 @@ class ArcAPI:
         from arc.database.models.outcome import OUTCOME_STATUSES
 
         status = check_choice(status_filter, "status_filter", OUTCOME_STATUSES)
+        scenario_id = check_text(scenario_id, "scenario_id")
 
         async def work(conn: AsyncConnection) -> list[dict[str, Any]]:
             return await OutcomeRepository(conn).list_for_simulation(
@@ -290,3 +323,28 @@ async def create_arc_api(connection_string: str | None = None, **client_options:
 
 
 __all__ = ["ArcAPI", "create_arc_api"]
+
+
+# The namespace of outcome ids derived from a Modal call (uuid5): stable across releases.
+OUTCOME_ID_NAMESPACE = uuid.UUID("6f1d2c1e-5b0a-4c55-9a55-61726365766c")
+
+
+def derived_outcome_id(simulation_id: uuid.UUID, scenario_id: str, modal_call_id: str) -> uuid.UUID:
+    """The id of the outcome of `modal_call_id` running `scenario_id` in the simulation."""
+    return uuid.uuid5(OUTCOME_ID_NAMESPACE, f"{simulation_id}/{scenario_id}/{modal_call_id}")
+
+
+def _identify(outcome: Row, tools: list[Row], failures: list[Row], call_id: str | None) -> None:
+    """Give the outcome (and the rows that refer to it) its derived id, when it has a call."""
+    if not call_id:
+        return
+    derived = derived_outcome_id(outcome["simulation_id"], outcome["scenario_id"], call_id)
+    for row in (outcome, *tools, *failures):
+        row["outcome_id"] = derived
+
+
+def _derived_ids(outcomes: list[Row], call_ids: Sequence[str | None] | None) -> list[uuid.UUID]:
+    """Outcomes whose id came from a call: their time is the stored one if already written."""
+    if call_ids is None:
+        return []
+    return [o["outcome_id"] for o, c in zip(outcomes, call_ids, strict=True) if c]

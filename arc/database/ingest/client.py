@@ -8,7 +8,7 @@ failures (see retry.py), so a retry after a lost acknowledgement never duplicate
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -16,7 +16,14 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from arc.database.core.checks import check_int, check_uuid
+from arc.database.core.checks import (
+    check_int,
+    check_mapping,
+    check_uuid,
+    now_utc,
+    reject_unknown,
+    require_uuid,
+)
 from arc.database.core.engine import engine_from_settings
 from arc.database.core.errors import (
     ArcDatabaseError,
@@ -30,9 +37,9 @@ from arc.database.core.settings import DatabaseSettings
 from arc.database.core.timescale import detect_async
 from arc.database.ingest.bundle import (
     BundleResult,
-    BundleWrite,
     OutcomeIds,
-    bundle_result,
+    prepare_bundle,
+    typed_errors,
     write_rows,
 )
 from arc.database.ingest.client_health import ClientHealth
@@ -43,6 +50,7 @@ from arc.database.ingest.validation import (
     normalize_simulation,
     normalize_tool_usage,
 )
+from arc.database.models.outcome import ERROR_CATEGORIES
 from arc.database.repositories import (
     ConfigurationRepository,
     FailurePatternRepository,
@@ -59,6 +67,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 ON_INVALID = ("raise", "skip")
+MAX_TIME_RANGE = timedelta(days=36_500)  # the server's dates end; a century is plenty
 
 
 class ArcEngine(AsyncEngine):
@@ -186,17 +195,23 @@ class ArcDBClient:
         return health
 
     async def deploy_schema(self) -> dict[str, Any]:
-        """Run the Alembic migrations to head (in a thread: Alembic is synchronous)."""
+        """Run the Alembic migrations to head under the advisory lock of `arc-db migrate`
+        (in a thread: Alembic is synchronous): concurrent deployers wait, then find nothing
+        to do."""
         started = time.perf_counter()
-        await asyncio.to_thread(migrate.upgrade, self.settings.url)
+        summary = await asyncio.to_thread(
+            migrate.locked_migration, self.settings.url, "upgrade", None
+        )
 
         async def work(conn: AsyncConnection) -> str | None:
             return (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
 
         revision = await self.run("client.deploy_schema", work, write=False)
         elapsed = (time.perf_counter() - started) * 1000
-        log.info("schema.deployed", revision=revision, duration_ms=round(elapsed, 1))
-        return {"status": "ok", "revision": revision, "duration_ms": elapsed}
+        log.info(
+            "schema.deployed", revision=revision, summary=summary, duration_ms=round(elapsed, 1)
+        )
+        return {"status": "ok", "revision": revision, "summary": summary, "duration_ms": elapsed}
 
     async def close(self) -> None:
         if not self._closed:
@@ -227,11 +242,14 @@ class ArcDBClient:
         priority: int | None = None,
         timeout_ms: int | None = None,
         max_retries: int | None = None,
+        from_configuration: bool = False,
     ) -> str:
         """Create a simulation and its scenario rows; returns simulation_id.
 
         `scenario_set` holds scenario ids or scenario dicts (id/name/task_prompt...); dicts
-        are registered when unknown. Ids must already exist otherwise.
+        are registered when unknown. Ids must already exist otherwise. With
+        `from_configuration`, `config_version_id` may also name a configuration (seed 002
+        §8A's `config_id`): the simulation runs its latest approved version.
         """
         if isinstance(scenario_set, str | bytes) or not isinstance(scenario_set, Sequence):
             raise ArcValidationError("scenario_set", "must be a list of scenario ids or dicts")
@@ -257,6 +275,8 @@ class ArcDBClient:
         )
 
         async def work(conn: AsyncConnection) -> uuid.UUID:
+            if from_configuration:
+                row["config_version_id"] = await _version_of(conn, row["config_version_id"])
             scenarios = ScenarioRepository(conn)
             if scenario_rows:
                 await scenarios.ensure_scenarios(scenario_rows)
@@ -288,21 +308,25 @@ class ArcDBClient:
         Accepts §10D's {config_version_id, scenario_set, modal_app_id, ...} or §8A's
         {scenario_id, config_id, modal_call_id, started_at}: a one-scenario simulation.
         """
-        data = dict(execution_data)
+        data = dict(check_mapping(execution_data, "execution_data", None))
+        from_configuration = "config_version_id" not in data and "config_id" in data
         config_version_id = data.pop("config_version_id", None) or data.pop("config_id", None)
         scenario_set = data.pop("scenario_set", None)
         if scenario_set is None and "scenario_id" in data:
             scenario_set = [data.pop("scenario_id")]
         if scenario_set is None:
             raise ArcValidationError("scenario_set", "is required (or scenario_id)")
-        metadata = dict(data.pop("metadata", None) or {})
+        metadata = dict(check_mapping(data.pop("metadata", None) or {}, "metadata", None))
         for extra in ("modal_call_id", "started_at"):
             if extra in data:
                 metadata[extra] = data.pop(extra)
-        known = {"simulation_name", "modal_app_id", "modal_environment", "sandbox_instances"}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ArcValidationError(unknown[0], "is not a known field", value=unknown)
+        reject_unknown(
+            data,
+            frozenset(
+                {"simulation_name", "modal_app_id", "modal_environment", "sandbox_instances"}
+            ),
+            None,
+        )
         return await self.create_simulation(
             config_version_id,
             scenario_set,
@@ -311,6 +335,7 @@ class ArcDBClient:
             modal_environment=data.get("modal_environment") or "production",
             sandbox_instances=data.get("sandbox_instances") or 1,
             metadata=metadata,
+            from_configuration=from_configuration,
         )
 
     # ------------------------------------------------------------------ outcomes
@@ -325,26 +350,33 @@ class ArcDBClient:
         method: str = "auto",
         advance_progress: bool = True,
         operation: str = "outcomes.write",
+        resolve_times: Iterable[uuid.UUID] = (),
     ) -> BundleResult:
-        """Write validated rows in one transaction (see `bundle.write_rows`), retried whole on
-        transient errors. With on_invalid="raise" any rejection rolls the whole call back."""
+        """Write rows in one transaction (see bundle.py), retried whole on transient errors.
+
+        Rows are checked in Python first (`prepare_bundle`): with on_invalid="raise" any
+        rejection raises and nothing is written; with "skip" each bad row is reported in
+        `.rejected` (typed, with `.table` and `.index`) and the others are written.
+        `resolve_times`: ids of outcomes whose execution_time the caller did not give; one
+        already stored is a duplicate (it takes the stored time), not a second row.
+        """
         if on_invalid not in ON_INVALID:
-            raise ValueError(f"on_invalid must be one of {ON_INVALID}")
+            raise ArcValidationError("on_invalid", f"must be one of {', '.join(ON_INVALID)}")
         started = time.perf_counter()
+        prepared = prepare_bundle(
+            outcomes,
+            tool_usage,
+            failure_patterns,
+            advance_progress=advance_progress,
+            resolve_times=resolve_times,
+        )
+        if on_invalid == "raise":
+            prepared.raise_first()
 
-        async def work(conn: AsyncConnection) -> BundleWrite:
-            return await write_rows(
-                conn,
-                outcomes,
-                tool_usage,
-                failure_patterns,
-                on_invalid=on_invalid,
-                method=method,
-                advance_progress=advance_progress,
-            )
+        async def work(conn: AsyncConnection) -> BundleResult:
+            return await write_rows(conn, prepared, on_invalid=on_invalid, method=method)
 
-        written = await self.run(operation, work)
-        result = bundle_result(outcomes, tool_usage, failure_patterns, written)
+        result = await self.run(operation, work)
         if self.enable_monitoring:
             self.metrics.record_rows(result.inserted, result.duplicates, len(result.rejected))
         log.info(
@@ -352,9 +384,10 @@ class ArcDBClient:
             rows=len(outcomes),
             inserted=result.inserted,
             duplicates=result.duplicates,
-            rejected=len(written.outcomes.rejected),
+            rejected=len(result.rejected),
             tool_usage=len(result.tool_usage_ids),
             failure_patterns=len(result.failure_pattern_ids),
+            redelivered=result.redelivered,
             scenarios_advanced=result.scenarios_advanced,
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
         )
@@ -362,8 +395,14 @@ class ArcDBClient:
 
     async def record_outcome(self, outcome_data: Mapping[str, Any]) -> str:
         """Record one outcome; returns its outcome_id (also when it was already stored)."""
-        row = normalize_outcome(outcome_data)
-        result = await self.write_bundle([row], method="values", operation="outcomes.record")
+        with typed_errors("outcome"):
+            row = normalize_outcome(outcome_data)
+        result = await self.write_bundle(
+            [row],
+            method="values",
+            operation="outcomes.record",
+            resolve_times=_ids_without_time([outcome_data], [row]),
+        )
         return result.outcome_ids[0]
 
     async def record_outcomes_batch(
@@ -379,22 +418,31 @@ class ArcDBClient:
         on_invalid="skip": valid rows are stored; `.rejected` lists each bad row's error.
         """
         if on_invalid not in ON_INVALID:
-            raise ValueError(f"on_invalid must be one of {ON_INVALID}")
+            raise ArcValidationError("on_invalid", f"must be one of {', '.join(ON_INVALID)}")
+        outcomes = _list_of(outcomes, "outcomes")
         rows: list[Row] = []
+        positions: list[int] = []  # input position of each row
         invalid: list[ArcDatabaseError] = []
         for i, item in enumerate(outcomes):
             try:
-                rows.append(normalize_outcome(item, i))
+                with typed_errors("outcome", i):
+                    row = normalize_outcome(item, i)
             except ArcValidationError as exc:
                 if on_invalid == "raise":
                     raise
+                exc.index = i
                 invalid.append(exc)
-        positions = [i for i in range(len(outcomes))]
-        if invalid:
-            bad = {e.index for e in invalid if isinstance(e, ArcValidationError)}
-            positions = [i for i in positions if i not in bad]
+                continue
+            rows.append(row)
+            positions.append(i)
+        given = [outcomes[i] for i in positions]
         result = (
-            await self.write_bundle(rows, on_invalid=on_invalid, method=method)
+            await self.write_bundle(
+                rows,
+                on_invalid=on_invalid,
+                method=method,
+                resolve_times=_ids_without_time(given, rows),
+            )
             if rows
             else BundleResult()
         )
@@ -410,25 +458,13 @@ class ArcDBClient:
     async def record_execution_outcome(self, outcome_data: Mapping[str, Any]) -> str:
         """Seed 002 §8A: like record_outcome; `execution_id` (from record_execution_start)
         stands for simulation_id, and scenario_id defaults to its only scenario."""
-        data = dict(outcome_data)
+        data = dict(check_mapping(outcome_data, "outcome", None))
         execution_id = data.pop("execution_id", None)
         if "simulation_id" not in data and execution_id is not None:
             data["simulation_id"] = execution_id
         if "scenario_id" not in data and data.get("simulation_id") is not None:
-            simulation_id = check_uuid(data["simulation_id"], "simulation_id", required=True)
-            assert simulation_id is not None
-
-            async def work(conn: AsyncConnection) -> list[str] | None:
-                return await SimulationRepository(conn).scenario_set(simulation_id)
-
-            scenario_set = await self.run("simulations.scenario_set", work, write=False)
-            if scenario_set is None:
-                raise ArcNotFoundError("simulation", str(simulation_id))
-            if len(scenario_set) != 1:
-                raise ArcValidationError(
-                    "scenario_id", "is required: the simulation has more than one scenario"
-                )
-            data["scenario_id"] = scenario_set[0]
+            simulation_id = require_uuid(data["simulation_id"], "simulation_id")
+            data["scenario_id"] = await self._only_scenario(simulation_id, data)
         return await self.record_outcome(data)
 
     # ------------------------------------------------------------------ tool usage, failures
@@ -443,6 +479,7 @@ class ArcDBClient:
         """Batch-record tool usage rows; execution_time defaults to their outcome's."""
         if isinstance(tool_events, Mapping):
             tool_events = [tool_events]
+        tool_events = _list_of(tool_events, "tool_events")
         missing_time = [
             check_uuid(e.get("outcome_id"), "outcome_id", i, required=True)
             for i, e in enumerate(tool_events)
@@ -477,25 +514,26 @@ class ArcDBClient:
         return [str(r["usage_id"]) for r in rows]
 
     async def record_failure_pattern(self, failure_data: Mapping[str, Any]) -> str:
-        """Record one failure pattern; accepts seed 002 §8A's names (error_type, execution_id)."""
-        data = dict(failure_data)
+        """Record one failure pattern; accepts seed 002 §8A's names (error_type, execution_id).
+
+        With `execution_id` and no outcome recorded yet (§8A's except branch: the run raised
+        before it produced one), the execution's outcome is recorded as `error` with the
+        failure's message, and the pattern attached to it, in one transaction.
+        """
+        data = dict(check_mapping(failure_data, "failure_pattern", None))
         if "error_type" in data and "failure_type" not in data:
             data["failure_type"] = data.pop("error_type")
         data.setdefault("failure_category", "unknown")
         execution_id = data.pop("execution_id", None)
         if data.get("outcome_id") is None and execution_id is not None:
-            simulation_id = check_uuid(execution_id, "execution_id", required=True)
-            assert simulation_id is not None
+            simulation_id = require_uuid(execution_id, "execution_id")
 
             async def latest(conn: AsyncConnection) -> tuple[Any, Any] | None:
                 return await OutcomeRepository(conn).latest_for_simulation(simulation_id)
 
             found = await self.run("outcomes.latest", latest, write=False)
             if found is None:
-                raise ArcValidationError(
-                    "outcome_id",
-                    "is required: a failure pattern describes an outcome; record it first",
-                )
+                return await self._record_failed_execution(simulation_id, data)
             data["outcome_id"], data["execution_time"] = found
         when = None
         if data.get("execution_time") is None:
@@ -516,6 +554,59 @@ class ArcDBClient:
         log.info("failure_patterns.inserted", rows=1, failure_category=row["failure_category"])
         return str(row["pattern_id"])
 
+    async def _record_failed_execution(
+        self, simulation_id: uuid.UUID, failure: dict[str, Any]
+    ) -> str:
+        """The error outcome of an execution that raised, with its failure pattern."""
+        outcome_id, when = uuid.uuid4(), now_utc()
+        message = failure.get("error_message")
+        category = failure.get("failure_category")
+        outcome = {
+            "outcome_id": outcome_id,
+            "execution_time": when,
+            "simulation_id": simulation_id,
+            "status": "error",
+            # Nothing was measured: the run produced no result to score.
+            "reliability_score": 0.0,
+            "execution_time_ms": 0.0,
+            "tokens_used": 0,
+            "cost_usd": 0.0,
+            "trajectory": {
+                "status": "error",
+                "error": message if isinstance(message, str) else None,
+                "recorded_by": "record_failure_pattern",
+            },
+            "error_category": category if category in ERROR_CATEGORIES else "system_error",
+        }
+        if "scenario_id" in failure:
+            outcome["scenario_id"] = failure.pop("scenario_id")
+        scenario = await self._only_scenario(simulation_id, outcome)
+        outcome["scenario_id"] = scenario
+        with typed_errors("outcome"):
+            row = normalize_outcome(outcome)
+        pattern = normalize_failure_pattern(
+            {**failure, "outcome_id": outcome_id}, execution_time=when
+        )
+        result = await self.write_bundle([row], (), [pattern], operation="failures.execution")
+        return str(result.failure_pattern_ids[0])
+
+    async def _only_scenario(self, simulation_id: uuid.UUID, data: Mapping[str, Any]) -> Any:
+        """`data`'s scenario_id, or the simulation's only scenario (seed 002 §8A)."""
+        if "scenario_id" in data:
+            return data["scenario_id"]
+
+        async def work(conn: AsyncConnection) -> list[str] | None:
+            return await SimulationRepository(conn).scenario_set(simulation_id)
+
+        scenario_set = await self.run("simulations.scenario_set", work, write=False)
+        if scenario_set is None:
+            raise ArcNotFoundError("simulation", str(simulation_id))
+        if len(scenario_set) != 1:
+            raise ArcValidationError(
+                "scenario_id", "is required: the simulation has more than one scenario"
+            )
+        return scenario_set[0]
+
     # ------------------------------------------------------------------ reads
 
     async def get_active_configurations(self) -> list[dict[str, Any]]:
@@ -530,8 +621,14 @@ class ArcDBClient:
         """Hourly metrics and a summary over `time_range`, from the raw outcomes hypertable."""
         sid = check_uuid(simulation_id, "simulation_id", required=True)
         assert sid is not None
-        if not isinstance(time_range, timedelta) or time_range <= timedelta(0):
-            raise ArcValidationError("time_range", "must be a positive timedelta", value=time_range)
+        if not isinstance(time_range, timedelta) or not (
+            timedelta(0) < time_range <= MAX_TIME_RANGE
+        ):
+            raise ArcValidationError(
+                "time_range",
+                f"must be a positive timedelta of at most {MAX_TIME_RANGE.days} days",
+                value=time_range,
+            )
 
         async def work(conn: AsyncConnection) -> list[dict[str, Any]]:
             return await OutcomeRepository(conn).hourly_performance(sid, time_range)
@@ -575,7 +672,38 @@ class ArcDBClient:
         return await self.run("outcomes.recent_failures", work, write=False)
 
 
+def _ids_without_time(given: Sequence[Any], rows: Sequence[Row]) -> set[uuid.UUID]:
+    """Ids of the rows whose caller gave an outcome_id but no execution_time (normalisation
+    generated one): a redelivery of such a row must find the stored one."""
+    return {
+        row["outcome_id"]
+        for item, row in zip(given, rows, strict=True)
+        if item.get("outcome_id") is not None and item.get("execution_time") is None
+    }
+
+
+def _list_of(value: Any, field: str) -> list[Any]:
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
+        raise ArcValidationError(field, "must be a list", value=type(value).__name__)
+    return list(value)
+
+
 # Seed 000 and seed 002 call it ArcEvalDBClient.
 ArcEvalDBClient = ArcDBClient
 
 __all__ = ["ArcDBClient", "ArcEngine", "ArcEvalDBClient", "BundleResult", "OutcomeIds"]
+
+
+async def _version_of(conn: AsyncConnection, config_or_version: uuid.UUID) -> uuid.UUID:
+    """A configuration id → its latest approved version; a version id stays as it is."""
+    latest = await conn.scalar(
+        text("SELECT latest_version_id FROM configurations WHERE config_id = :id"),
+        {"id": config_or_version},
+    )
+    if latest is None and await conn.scalar(
+        text("SELECT 1 FROM configurations WHERE config_id = :id"), {"id": config_or_version}
+    ):
+        raise ArcValidationError(
+            "config_id", "names a configuration without an approved version", value=None
+        )
+    return latest if isinstance(latest, uuid.UUID) else config_or_version

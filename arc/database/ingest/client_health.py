@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
 
 class ClientHealth:
-    """`client.health.check_extensions()` / `check_connection_pool()` (seed 000)."""
+    """`client.health.check_extensions()` / `check_connection_pool()` (seed 000) and
+    `check_hypertable_health()` (seed 002 §9)."""
 
     def __init__(self, client: "ArcDBClient") -> None:
         self._client = client
@@ -35,8 +36,32 @@ class ClientHealth:
 
         return await self._client.run("health.check_extensions", work, write=False)
 
+    async def check_hypertable_health(self) -> dict[str, Any]:
+        """Seed 002's shape (hypertable_status, chunk_count, compression_ratio,
+        storage_efficiency) for `outcomes`, from the health checker's hypertables check; the
+        ratio is None where the edition does not compress or nothing is compressed yet."""
+        from arc.database.ops.health.checker import DatabaseHealthChecker
+
+        result = await DatabaseHealthChecker(self._client.engine).check_hypertables()
+        outcomes = result.details.get("hypertables", {}).get("outcomes", {})
+        ratio = outcomes.get("compression_ratio")
+        return {
+            "hypertable_status": result.status,
+            "chunk_count": outcomes.get("chunks"),
+            "compression_ratio": ratio,
+            "storage_efficiency": outcomes.get("storage_efficiency", "not_compressed"),
+            "reasons": list(result.reasons),
+            "hypertables": result.details.get("hypertables", {}),
+        }
+
     async def check_connection_pool(self) -> dict[str, Any]:
+        """The pool as it is: checked out, overflow, utilisation, how long a connection took to
+        get, the server's view of this client's connections, and the health checker's verdict
+        (degraded when nearly saturated, unhealthy when no connection comes in time)."""
+        from arc.database.ops.health.checker import DatabaseHealthChecker
+
         client = self._client
+        verdict = await DatabaseHealthChecker(client.engine).check_connection_pool()
 
         async def work(conn: AsyncConnection) -> dict[str, Any]:
             started = time.perf_counter()
@@ -54,10 +79,16 @@ class ClientHealth:
             ).one()
             return {
                 **pool_stats(client.engine),
+                "utilisation": verdict.details.get("utilisation"),
+                "acquire_ms": verdict.details.get("acquire_ms"),
                 "ping_ms": latency,
                 "server_connections": int(server.total),
                 "server_idle_in_transaction": int(server.idle_in_tx),
-                "status": "healthy",
+                "status": verdict.status,
+                "reasons": list(verdict.reasons),
             }
 
+        if verdict.status == "unhealthy":  # no connection to be had: report, do not wait again
+            return {**pool_stats(client.engine), "status": verdict.status,
+                    "reasons": list(verdict.reasons)}  # fmt: skip
         return await client.run("health.check_connection_pool", work, write=False)

@@ -10,7 +10,17 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from arc.database.core.checks import check_choice, check_number, now_utc
+from arc.database.core.checks import (
+    MAX_COST_USD,
+    MAX_DURATION_MS,
+    check_choice,
+    check_duration_ms,
+    check_int,
+    check_json,
+    check_number,
+    invalid,
+    now_utc,
+)
 from arc.database.core.errors import ArcValidationError
 from arc.database.ingest.validation import (
     normalize_failure_pattern,
@@ -27,22 +37,42 @@ _CANCELLED = {"cancelled", "canceled"}
 _TOOL_CALL_TYPES = {"tool_call", "tool_use", "function_call", "tool"}
 
 
-def _error_text(result: Mapping[str, Any], trajectory: Mapping[str, Any]) -> str | None:
-    for source in (trajectory, result):
+def _text(value: Any, field: str, index: int | None) -> str:
+    """A value the evaluator reports as text (an error, a name, a status): a string as it is,
+    any other JSON value as its JSON text; what JSON cannot hold is refused, typed."""
+    if isinstance(value, str):
+        return value
+    text = check_json(value, field, index, required=True)
+    return str(text)
+
+
+def _error_text(
+    result: Mapping[str, Any], trajectory: Mapping[str, Any], index: int | None = None
+) -> str | None:
+    for source, prefix in ((trajectory, "trajectory."), (result, "")):
         for key in ("error", "error_message", "exception"):
             value = source.get(key)
             if value:
-                return value if isinstance(value, str) else str(value)
+                return _text(value, prefix + key, index)
     return None
+
+
+def _mentions_timeout(error: str) -> bool:
+    return "timeout" in error or "timed out" in error
 
 
 def outcome_status(
     result: Mapping[str, Any], trajectory: Mapping[str, Any], index: int | None
 ) -> str:
-    """success/error/timeout/cancelled from the trajectory status (and the error text)."""
-    raw = str(trajectory.get("status") or result.get("status") or "").strip().lower()
-    error = (_error_text(result, trajectory) or "").lower()
-    if raw in _TIMEOUT or (raw not in _SUCCESS and ("timeout" in error or "timed out" in error)):
+    """success/error/timeout/cancelled: what the caller said (seed 003's status); only a
+    missing status is inferred, from the error text. A timeout reported as `error` stays
+    `error` and is classified by error_category."""
+    raw = trajectory.get("status") or result.get("status") or ""
+    if not isinstance(raw, str):
+        raise invalid("trajectory.status", "must be a string", type(raw).__name__, index)
+    raw = raw.strip().lower()
+    error = (_error_text(result, trajectory, index) or "").lower()
+    if raw in _TIMEOUT or (raw == "" and _mentions_timeout(error)):
         return "timeout"
     if raw in _SUCCESS:
         return "success"
@@ -60,69 +90,95 @@ def outcome_status(
     )
 
 
-def _tool_calls(trajectory: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _tool_calls(trajectory: Mapping[str, Any], index: int | None = None) -> list[dict[str, Any]]:
     """Tool calls in `full_trajectory`, in call order, as {name, ok, duration_ms, cost, error}."""
     steps = trajectory.get("full_trajectory") or []
     calls: list[dict[str, Any]] = []
     if not isinstance(steps, list):
         return calls
-    for step in steps:
+    for i, step in enumerate(steps):
         if not isinstance(step, Mapping):
             continue
+        where = f"trajectory.full_trajectory[{i}]"
         nested = step.get("tool_calls")
         if isinstance(nested, list):  # OpenAI-style assistant message
-            for call in nested:
+            for j, call in enumerate(nested):
                 if isinstance(call, Mapping):
                     fn = call.get("function")
                     name = fn.get("name") if isinstance(fn, Mapping) else call.get("name")
                     if name:
-                        calls.append(_call(call, str(name)))
+                        calls.append(_call(call, name, f"{where}.tool_calls[{j}]", index))
             continue
         name = step.get("tool_name") or step.get("tool")
         if name is None and step.get("type") in _TOOL_CALL_TYPES:
             name = step.get("name")
         if name:
-            calls.append(_call(step, str(name)))
+            calls.append(_call(step, name, where, index))
     return calls
 
 
-def _call(step: Mapping[str, Any], name: str) -> dict[str, Any]:
+# Keys of a step that hold its duration, with their unit in milliseconds.
+_DURATION_KEYS = (
+    ("duration_ms", 1.0),
+    ("latency_ms", 1.0),
+    ("execution_time_ms", 1.0),
+    ("duration_seconds", 1000.0),
+    ("execution_time_seconds", 1000.0),
+    ("duration", 1000.0),  # seconds, as the evaluator reports execution_time_seconds
+)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _bounded(value: Any, high: float, field: str, index: int | None) -> float:
+    """`value` when 0 <= value <= high; otherwise check_number raises the typed error (a
+    comparison first: this runs for every call of every trajectory)."""
+    if not 0 <= value <= high:  # NaN fails too
+        check_number(value, field, index, minimum=0, maximum=high)
+    return float(value)
+
+
+def _call(step: Mapping[str, Any], name: Any, where: str, index: int | None) -> dict[str, Any]:
+    """One call; a duration or cost that is a number must be a valid one (typed error)."""
     error = step.get("error")
-    status = str(step.get("status") or "").lower()
+    status = _text(step.get("status") or "", f"{where}.status", index).lower()
     ok = step.get("success")
     if not isinstance(ok, bool):
         ok = not error and status not in _ERROR and status not in _TIMEOUT
     duration = 0.0
-    for key, scale in (
-        ("duration_ms", 1.0),
-        ("latency_ms", 1.0),
-        ("execution_time_ms", 1.0),
-        ("duration_seconds", 1000.0),
-        ("execution_time_seconds", 1000.0),
-        ("duration", 1000.0),  # seconds, as the evaluator reports execution_time_seconds
-    ):
+    for key, scale in _DURATION_KEYS:
         value = step.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-            duration = float(value) * scale
+        if _is_number(value):
+            duration = _bounded(value, MAX_DURATION_MS / scale, f"{where}.{key}", index) * scale
             break
-    cost = step.get("cost_usd", step.get("cost", 0.0))
-    if not isinstance(cost, int | float) or isinstance(cost, bool) or cost < 0:
-        cost = 0.0
+    key = "cost_usd" if "cost_usd" in step else "cost"
+    cost = step.get(key)
     return {
-        "name": name[:100],
+        "name": _text(name, f"{where}.name", index)[:100],
         "ok": ok,
         "duration_ms": duration,
-        "cost": float(cost),
-        "error": (str(error)[:200] if error else None),
+        "cost": _bounded(cost, MAX_COST_USD, f"{where}.{key}", index) if _is_number(cost) else 0.0,
+        "error": (_text(error, f"{where}.error", index)[:200] if error else None),
     }
 
 
 def tool_usage_rows(
-    trajectory: Mapping[str, Any], outcome_id: uuid.UUID, execution_time: datetime
+    trajectory: Mapping[str, Any],
+    outcome_id: uuid.UUID,
+    execution_time: datetime,
+    index: int | None = None,
 ) -> list[dict[str, Any]]:
     """One row per tool: call count, average duration, success rate, positions, error types."""
+    return _tool_rows(_tool_calls(trajectory, index), outcome_id, execution_time)
+
+
+def _tool_rows(
+    tool_calls: list[dict[str, Any]], outcome_id: uuid.UUID, execution_time: datetime
+) -> list[dict[str, Any]]:
     per_tool: dict[str, list[tuple[int, dict[str, Any]]]] = {}
-    for position, call in enumerate(_tool_calls(trajectory)):
+    for position, call in enumerate(tool_calls):
         per_tool.setdefault(call["name"], []).append((position, call))
     rows = []
     for name, calls in sorted(per_tool.items()):
@@ -142,6 +198,19 @@ def tool_usage_rows(
             }
         )
     return rows
+
+
+def _tokens(usage: Mapping[str, Any], index: int | None) -> int:
+    """total_tokens, else prompt_tokens + completion_tokens; each a count the column holds."""
+    field = "trajectory.token_usage."
+    total = check_int(usage.get("total_tokens"), field + "total_tokens", index, minimum=0)
+    if total is not None:
+        return total
+    parts = [
+        check_int(usage.get(key) or 0, field + key, index, minimum=0) or 0
+        for key in ("prompt_tokens", "completion_tokens")
+    ]
+    return sum(parts)
 
 
 def _scores(
@@ -198,7 +267,9 @@ def _error_category(
     if explicit is not None:
         checked = check_choice(explicit, "error_category", ERROR_CATEGORIES, index)
         return checked
-    if status == "timeout":
+    if status == "timeout" or _mentions_timeout(
+        (_error_text(result, trajectory, index) or "").lower()
+    ):
         return "timeout"
     if status == "cancelled":
         return "system_error"
@@ -231,23 +302,24 @@ def build_outcome(
     execution_time = now_utc()
     seconds = trajectory_in.get("execution_time_seconds", result.get("execution_time_seconds"))
     if seconds is None and result.get("execution_time_ms") is not None:
-        duration_ms = check_number(
-            result["execution_time_ms"], "execution_time_ms", index, minimum=0
-        )
+        duration_ms = check_duration_ms(result["execution_time_ms"], "execution_time_ms", index)
     else:
-        secs = check_number(seconds, "trajectory.execution_time_seconds", index, minimum=0)
+        secs = check_number(
+            seconds,
+            "trajectory.execution_time_seconds",
+            index,
+            minimum=0,
+            maximum=MAX_DURATION_MS / 1000,
+        )
         duration_ms = (secs or 0.0) * 1000.0
-    assert duration_ms is not None or seconds is None
     usage = trajectory_in.get("token_usage") or {}
     if not isinstance(usage, Mapping):
         raise ArcValidationError("trajectory.token_usage", "must be a dict", index=index)
-    tokens = usage.get("total_tokens")
-    if tokens is None:
-        tokens = int(usage.get("prompt_tokens") or 0) + int(usage.get("completion_tokens") or 0)
+    tokens = _tokens(usage, index)
     cost = usage.get("total_cost", usage.get("cost_usd", result.get("cost_usd", 0.0)))
     score, metrics = _scores(result, status, index)
-    calls = _tool_calls(trajectory_in)
-    error = _error_text(result, trajectory_in)
+    calls = _tool_calls(trajectory_in, index)
+    error = _error_text(result, trajectory_in, index)
 
     trajectory = dict(trajectory_in)
     detailed = result.get("detailed_trajectory")
@@ -293,7 +365,7 @@ def build_outcome(
         index,
     )
     oid, when = outcome["outcome_id"], outcome["execution_time"]
-    tools = [normalize_tool_usage(row, index) for row in tool_usage_rows(trajectory_in, oid, when)]
+    tools = [normalize_tool_usage(row, index) for row in _tool_rows(calls, oid, when)]
     failures: list[Row] = []
     if status != "success":
         failures.append(

@@ -8,6 +8,7 @@ write reuses them (idempotency). JSON columns are serialised once, during valida
 """
 
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -15,14 +16,16 @@ from typing import Any
 from arc.database.core.checks import (
     check_bool,
     check_choice,
+    check_column_text,
+    check_cost,
     check_datetime,
+    check_duration_ms,
     check_embedding,
     check_int,
     check_json,
     check_mapping,
     check_number,
     check_scenario_id,
-    check_text,
     check_text_list,
     check_uuid,
     invalid,
@@ -31,7 +34,7 @@ from arc.database.core.checks import (
 )
 from arc.database.core.errors import ArcValidationError
 from arc.database.core.jsonb import JsonText
-from arc.database.models import FailurePattern, Outcome, ToolUsage
+from arc.database.models import FailurePattern, Outcome, Scenario, Simulation, ToolUsage
 from arc.database.models.base import Base
 from arc.database.models.failure_pattern import FAILURE_CATEGORIES
 from arc.database.models.outcome import ERROR_CATEGORIES, OUTCOME_STATUSES
@@ -78,7 +81,7 @@ def normalize_outcome(data: Any, index: int | None = None, *, fill_trajectory: b
             raise invalid(
                 "trajectory",
                 "must contain the keys start_time and status",
-                sorted(trajectory),
+                sorted(str(k) for k in trajectory)[:20],
                 index,
             )
     metadata = d.get("execution_metadata", d.get("metadata"))
@@ -96,13 +99,13 @@ def normalize_outcome(data: Any, index: int | None = None, *, fill_trajectory: b
             minimum=0,
             maximum=1,
         ),
-        "execution_time_ms": check_number(
-            d.get("execution_time_ms"), "execution_time_ms", index, required=True, minimum=0
+        "execution_time_ms": check_duration_ms(
+            d.get("execution_time_ms"), "execution_time_ms", index, required=True
         ),
         "tokens_used": check_int(
             d.get("tokens_used"), "tokens_used", index, required=True, minimum=0
         ),
-        "cost_usd": check_number(d.get("cost_usd"), "cost_usd", index, required=True, minimum=0),
+        "cost_usd": check_cost(d.get("cost_usd"), "cost_usd", index, required=True),
         "trajectory": check_json(trajectory, "trajectory", index, required=True, kind=Mapping),
         "trajectory_embedding": check_embedding(
             d.get("trajectory_embedding"), "trajectory_embedding", index
@@ -110,11 +113,11 @@ def normalize_outcome(data: Any, index: int | None = None, *, fill_trajectory: b
         "metrics": check_json(d.get("metrics"), "metrics", index, kind=Mapping) or JsonText("{}"),
         "execution_metadata": check_json(metadata, "execution_metadata", index, kind=Mapping)
         or JsonText("{}"),
-        "modal_call_id": check_text(d.get("modal_call_id"), "modal_call_id", index),
-        "sandbox_id": check_text(d.get("sandbox_id"), "sandbox_id", index),
-        "sandbox_logs": check_text(d.get("sandbox_logs"), "sandbox_logs", index),
+        "modal_call_id": check_column_text(d.get("modal_call_id"), Outcome, "modal_call_id", index),
+        "sandbox_id": check_column_text(d.get("sandbox_id"), Outcome, "sandbox_id", index),
+        "sandbox_logs": check_column_text(d.get("sandbox_logs"), Outcome, "sandbox_logs", index),
         "retry_count": check_int(d.get("retry_count"), "retry_count", index, minimum=0) or 0,
-        "error_code": check_text(d.get("error_code"), "error_code", index),
+        "error_code": check_column_text(d.get("error_code"), Outcome, "error_code", index),
         "error_category": check_choice(
             d.get("error_category"), "error_category", ERROR_CATEGORIES, index
         ),
@@ -140,12 +143,12 @@ def normalize_tool_usage(
         "usage_id": check_uuid(d.get("usage_id"), "usage_id", index) or uuid.uuid4(),
         "execution_time": when,
         "outcome_id": check_uuid(d.get("outcome_id"), "outcome_id", index, required=True),
-        "tool_name": check_text(
-            d.get("tool_name"), "tool_name", index, required=True, min_length=1, max_length=100
+        "tool_name": check_column_text(
+            d.get("tool_name"), ToolUsage, "tool_name", index, required=True, min_length=1
         ),
         "call_count": check_int(d.get("call_count"), "call_count", index, required=True, minimum=1),
-        "avg_duration_ms": check_number(
-            d.get("avg_duration_ms"), "avg_duration_ms", index, required=True, minimum=0
+        "avg_duration_ms": check_duration_ms(
+            d.get("avg_duration_ms"), "avg_duration_ms", index, required=True
         ),
         "success_rate": check_number(
             d.get("success_rate"), "success_rate", index, required=True, minimum=0, maximum=1
@@ -153,13 +156,14 @@ def normalize_tool_usage(
         "tool_sequence": check_json(
             d.get("tool_sequence"), "tool_sequence", index, kind=(list, tuple)
         ),
-        "total_cost_usd": check_number(d.get("total_cost_usd"), "total_cost_usd", index, minimum=0)
-        or 0.0,
+        "total_cost_usd": check_cost(d.get("total_cost_usd"), "total_cost_usd", index) or 0.0,
         "error_types": check_text_list(d.get("error_types"), "error_types", index),
         "modal_function_calls": check_json(
             d.get("modal_function_calls"), "modal_function_calls", index, kind=(Mapping, list)
         ),
-        "sandbox_tool_logs": check_text(d.get("sandbox_tool_logs"), "sandbox_tool_logs", index),
+        "sandbox_tool_logs": check_column_text(
+            d.get("sandbox_tool_logs"), ToolUsage, "sandbox_tool_logs", index
+        ),
         "created_at": check_datetime(d.get("created_at"), "created_at", index) or now_utc(),
     }
 
@@ -187,14 +191,14 @@ def normalize_failure_pattern(
         "pattern_id": check_uuid(d.get("pattern_id"), "pattern_id", index) or uuid.uuid4(),
         "execution_time": when,
         "outcome_id": check_uuid(d.get("outcome_id"), "outcome_id", index, required=True),
-        "failure_type": check_text(
-            d.get("failure_type"), "failure_type", index, required=True, max_length=100
+        "failure_type": check_column_text(
+            d.get("failure_type"), FailurePattern, "failure_type", index, required=True
         ),
         "failure_category": check_choice(
             d.get("failure_category"), "failure_category", FAILURE_CATEGORIES, index, required=True
         ),
-        "error_message": check_text(
-            d.get("error_message"), "error_message", index, max_length=10000
+        "error_message": check_column_text(
+            d.get("error_message"), FailurePattern, "error_message", index
         ),
         "error_embedding": check_embedding(d.get("error_embedding"), "error_embedding", index),
         "pattern_cluster_id": check_uuid(d.get("pattern_cluster_id"), "pattern_cluster_id", index),
@@ -207,7 +211,9 @@ def normalize_failure_pattern(
         or 0,
         "recovery_attempted": attempted,
         "recovery_successful": successful,
-        "resolution_steps": check_text(d.get("resolution_steps"), "resolution_steps", index),
+        "resolution_steps": check_column_text(
+            d.get("resolution_steps"), FailurePattern, "resolution_steps", index
+        ),
         "llm_analysis": check_json(d.get("llm_analysis"), "llm_analysis", index),
         "created_at": check_datetime(d.get("created_at"), "created_at", index) or now_utc(),
     }
@@ -243,11 +249,16 @@ def normalize_scenario(data: Any, index: int | None = None) -> Row:
     raw_id = d.get("scenario_id", d.get("id"))
     return {
         "scenario_id": check_scenario_id(raw_id, "scenario.id", index),
-        "name": check_text(
-            d.get("name"), "scenario.name", index, required=True, min_length=3, max_length=200
+        "name": check_column_text(
+            d.get("name"), Scenario, "name", index, field="scenario.name", required=True
         ),
-        "task_prompt": check_text(
-            d.get("task_prompt"), "scenario.task_prompt", index, required=True, min_length=10
+        "task_prompt": check_column_text(
+            d.get("task_prompt"),
+            Scenario,
+            "task_prompt",
+            index,
+            field="scenario.task_prompt",
+            required=True,
         ),
         "ground_truth": check_json(d.get("ground_truth"), "scenario.ground_truth", index),
         "difficulty_level": check_choice(
@@ -259,8 +270,12 @@ def normalize_scenario(data: Any, index: int | None = None) -> Row:
             d.get("scenario_embedding"), "scenario.scenario_embedding", index
         ),
         "expected_tools": check_json(d.get("expected_tools"), "scenario.expected_tools", index),
-        "modal_function_name": check_text(
-            d.get("modal_function_name"), "scenario.modal_function_name", index
+        "modal_function_name": check_column_text(
+            d.get("modal_function_name"),
+            Scenario,
+            "modal_function_name",
+            index,
+            field="scenario.modal_function_name",
         ),
         "is_active": True
         if d.get("is_active") is None
@@ -298,7 +313,7 @@ def normalize_simulation(
         raise invalid("scenario_set", "must contain at least one scenario", scenario_set, None)
     ids = [check_scenario_id(s, f"scenario_set[{i}]") for i, s in enumerate(scenario_set)]
     if len(set(ids)) != len(ids):
-        dupes = sorted({s for s in ids if ids.count(s) > 1})
+        dupes = sorted(s for s, n in Counter(ids).items() if n > 1)
         raise invalid("scenario_set", "must not repeat a scenario id", dupes, None)
     chosen_status = check_choice(status, "status", ("pending", "running"), required=True)
     assert chosen_status in SIMULATION_STATUSES
@@ -306,12 +321,13 @@ def normalize_simulation(
         "simulation_id": check_uuid(simulation_id, "simulation_id") or uuid.uuid4(),
         "config_version_id": check_uuid(config_version_id, "config_version_id", required=True),
         "scenario_set": ids,
-        "simulation_name": check_text(simulation_name, "simulation_name", max_length=200),
+        "simulation_name": check_column_text(simulation_name, Simulation, "simulation_name"),
         "status": chosen_status,
         "total_scenarios": len(ids),
         "metadata": check_json(metadata, "metadata", kind=Mapping) or JsonText("{}"),
-        "modal_app_id": check_text(modal_app_id, "modal_app_id"),
-        "modal_environment": check_text(modal_environment, "modal_environment") or "production",
+        "modal_app_id": check_column_text(modal_app_id, Simulation, "modal_app_id"),
+        "modal_environment": check_column_text(modal_environment, Simulation, "modal_environment")
+        or "production",
         "sandbox_instances": check_int(sandbox_instances, "sandbox_instances", minimum=1) or 1,
         "timeout_ms": check_int(timeout_ms, "timeout_ms", minimum=0) or 300000,
         "max_retries": check_int(max_retries, "max_retries", minimum=0)

@@ -1,4 +1,4 @@
-"""The aggregates the migrations create (0004, 0007): their names and the hypertable each reads.
+"""The aggregates the migrations create (0004, 0007, 0010) and the hypertable each reads.
 
 Continuous aggregates on the full edition, plain materialized views (refreshed by
 arc_refresh_fallback_aggregates()) on the Apache edition; not ORM models, but part of the schema
@@ -17,5 +17,14 @@ STATISTICS_AGGREGATES = {
     "version_scenario_stats_daily": "outcomes",
     "version_stats_daily": "outcomes",
 }
-AGGREGATE_SOURCES = DASHBOARD_AGGREGATES | STATISTICS_AGGREGATES
+# 0010: quarter-hour statistics (what the daily statistics views add for the days not
+# materialized yet) and the hourly sums of the tool and failure panels.
+RECENT_AGGREGATES = {
+    "version_stats_15m": "outcomes",
+    "version_scenario_stats_15m": "outcomes",
+    "version_scenario_stats_hourly": "outcomes",
+    "tool_performance_hourly": "tool_usage",
+    "failure_trends_hourly": "failure_patterns",
+}
+AGGREGATE_SOURCES = DASHBOARD_AGGREGATES | STATISTICS_AGGREGATES | RECENT_AGGREGATES
 ALL_AGGREGATES = tuple(AGGREGATE_SOURCES)

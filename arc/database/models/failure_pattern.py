@@ -42,14 +42,6 @@ class FailurePattern(Base):
         CheckConstraint(
             "NOT recovery_successful OR recovery_attempted = true", name="valid_recovery"
         ),
-        Index(
-            "idx_failure_patterns_text_search",
-            text(
-                "to_tsvector('english'::regconfig, "
-                "(failure_type || ' '::text) || COALESCE(error_message, ''::text))"
-            ),
-            postgresql_using="gin",
-        ),
     )
 
     pattern_id: Mapped[uuid.UUID] = mapped_column(
@@ -71,14 +63,19 @@ class FailurePattern(Base):
     created_at: Mapped[datetime | None] = mapped_column(server_default=text("now()"))
 
 
+# The time index: the real-time part of the failure aggregates, their refresh windows and
+# clustering's oldest-first walk. Migration 0010 dropped idx_failure_patterns_outcome and the
+# full-text GIN, which no query used (docs/decisions.md P8).
 Index("idx_failure_patterns_execution_time", FailurePattern.execution_time.desc())
-Index("idx_failure_patterns_outcome", FailurePattern.outcome_id)
+# Cluster sizes (refresh_cluster_counts) and the evidence's clusters; partial: a pattern is
+# clustered after it is written, so ingest does not pay for it.
 Index(
     "idx_failure_patterns_cluster_time",
     FailurePattern.pattern_cluster_id,
     FailurePattern.execution_time.desc(),
     postgresql_where=text("pattern_cluster_id IS NOT NULL"),
 )
+# Similar failures (failures_like); partial, filled by clustering.
 Index(
     "idx_error_embedding_cosine",
     FailurePattern.error_embedding,

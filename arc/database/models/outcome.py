@@ -40,6 +40,9 @@ class Outcome(Base):
         CheckConstraint(
             "trajectory ? 'start_time' AND trajectory ? 'status'", name="valid_trajectory"
         ),
+        # The bound idx_outcomes_modal_call (a btree entry: 2,704 bytes) put on the column
+        # until migration 0010 dropped that index; kept, so validation is unchanged.
+        CheckConstraint("length(modal_call_id) <= 500", name="modal_call_id_length"),
     )
 
     # The primary key includes the partitioning column, as TimescaleDB requires; it is also
@@ -72,51 +75,27 @@ class Outcome(Base):
     created_at: Mapped[datetime | None] = mapped_column(server_default=text("now()"))
 
 
-# The hypertable is created with create_default_indexes => false; this is its time index.
+# The index budget (migration 0010, docs/decisions.md P1-P9): each index below serves a query
+# of the code; the seed indexes no query used are gone (their definitions are in 0010).
+# The hypertable is created with create_default_indexes => false; this is its time index:
+# the real-time part of every aggregate (`execution_time >= watermark`), the policies' refresh
+# windows and the embedding backfill's walk in time order.
 Index("idx_outcomes_execution_time", Outcome.execution_time.desc())
+# Failures newest first (recent_failures); partial: only the outcomes that failed pay for it.
 Index(
     "idx_outcomes_time_status",
     Outcome.execution_time.desc(),
     Outcome.status,
     postgresql_where=text("status <> 'success'"),
 )
+# One simulation's rows (totals, hourly performance, completion, the tenant views' semi-join,
+# active simulations' counts); also the order compression sorts by (segment, time).
 Index("idx_outcomes_simulation_time", Outcome.simulation_id, Outcome.execution_time.desc())
-Index("idx_outcomes_scenario_time", Outcome.scenario_id, Outcome.execution_time.desc())
-Index("idx_outcomes_simulation_status", Outcome.simulation_id, Outcome.status)
-Index(
-    "idx_outcomes_modal_call",
-    Outcome.modal_call_id,
-    postgresql_where=text("modal_call_id IS NOT NULL"),
-)
-Index("idx_outcomes_trajectory_gin", Outcome.trajectory, postgresql_using="gin")
-Index(
-    "idx_outcomes_metrics_gin",
-    Outcome.metrics,
-    postgresql_using="gin",
-    postgresql_where=text("metrics <> '{}'::jsonb"),
-)
-Index("idx_outcomes_metadata_gin", Outcome.execution_metadata, postgresql_using="gin")
+# Similarity search; partial: rows without an embedding (every row as first delivered) skip it.
 Index(
     "idx_trajectory_embedding_cosine",
     Outcome.trajectory_embedding,
     postgresql_using="hnsw",
     postgresql_ops={"trajectory_embedding": "vector_cosine_ops"},
     postgresql_where=Outcome.trajectory_embedding.is_not(None),
-)
-# 004's predicate also has "created_at > NOW() - INTERVAL '30 days'", which PostgreSQL rejects
-# in an index; queries add the window themselves.
-Index(
-    "idx_outcomes_active_failures",
-    Outcome.outcome_id,
-    Outcome.scenario_id,
-    Outcome.reliability_score,
-    postgresql_where=text("status = 'error'"),
-)
-Index(
-    "idx_outcomes_performance_analysis",
-    Outcome.scenario_id,
-    Outcome.status,
-    Outcome.reliability_score,
-    Outcome.execution_time_ms,
-    Outcome.cost_usd,
 )

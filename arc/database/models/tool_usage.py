@@ -40,6 +40,7 @@ class ToolUsage(Base):
     created_at: Mapped[datetime | None] = mapped_column(server_default=text("now()"))
 
 
+# The time index (the hypertable has no default one): the real-time part of the tool
+# aggregates and their refresh windows. Migration 0010 dropped idx_tool_usage_tool_time and
+# idx_tool_usage_outcome, which no query used (docs/decisions.md P7).
 Index("idx_tool_usage_execution_time", ToolUsage.execution_time.desc())
-Index("idx_tool_usage_tool_time", ToolUsage.tool_name, ToolUsage.execution_time.desc())
-Index("idx_tool_usage_outcome", ToolUsage.outcome_id)

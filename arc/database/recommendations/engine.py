@@ -45,7 +45,7 @@ from arc.database.configs import Candidate, ConfigurationManager, Decision, Vers
 from arc.database.core.checks import require_uuid
 from arc.database.core.engine import session_factory
 from arc.database.core.errors import ArcNotFoundError, ArcValidationError
-from arc.database.core.tenancy import set_tenant
+from arc.database.core.tenancy import acting_as
 from arc.database.models.recommendation import TARGET_METRICS
 from arc.database.recommendations import evidence
 from arc.database.recommendations.changes import merge, to_yaml
@@ -165,9 +165,14 @@ class RecommendationEngine:
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[AsyncSession]:
-        async with self._factory() as session, session.begin():
-            await set_tenant(session, self.tenant)
-            yield session
+        """One transaction, acting as `tenant` when the engine serves several (transaction-local,
+        so nothing is left on the pooled connection)."""
+        if self.tenant is None:
+            async with self._factory() as session, session.begin():
+                yield session
+            return
+        async with self._factory() as session, acting_as(session, self.tenant) as acting:
+            yield acting
 
     # ------------------------------------------------------------------ analysis
     async def analyze(

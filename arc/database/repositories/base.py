@@ -14,8 +14,10 @@ the same rows with the same guarantees:
   the same ON CONFLICT DO NOTHING ... RETURNING. Several times faster for large batches
   because nothing is compiled per row (see bench/ingest.py).
 
-Rows the database refuses (e.g. a foreign key to an unknown simulation) are isolated by
-bisecting the failing chunk under savepoints, so every good row is stored.
+Rows the database refuses (e.g. a foreign key to an unknown simulation) and rows the driver
+cannot encode (a number too large for its column) are isolated by bisecting the failing chunk
+under savepoints, so every good row is stored. A key repeated inside one call is written once:
+the later copies are reported as duplicates (or rejected with the first, if it was).
 """
 
 import functools
@@ -43,7 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REAL
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from arc.database.core.errors import ArcIntegrityError, is_transient, sqlstate_of, translate_error
@@ -77,12 +79,45 @@ class InsertReport:
         self.rejected.extend((i + offset, e) for i, e in other.rejected)
 
 
+# SQLSTATE classes that describe one row: data exception, integrity constraint violation,
+# program limit exceeded (a value too large for an index), raised by a PL/pgSQL trigger. Others
+# (missing table, privileges, ...) are about the whole statement and propagate.
+ROW_LEVEL_SQLSTATE_CLASSES = frozenset({"22", "23", "54", "P0"})
+
+
 def _permanent(exc: BaseException) -> ArcIntegrityError | None:
     """The typed error when `exc` is a row-level rejection; None when it must propagate."""
+    if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):
+        # SQLAlchemy could not bind a value (e.g. JSON that does not serialise): this row's.
+        cause = exc.orig
+        return ArcIntegrityError(None, f"cannot be sent ({type(cause).__name__}: {cause})")
     if not isinstance(exc, DBAPIError) or is_transient(exc):
+        return None
+    code = sqlstate_of(exc)
+    if code is not None and code[:2] not in ROW_LEVEL_SQLSTATE_CLASSES:
         return None
     translated = translate_error(exc)
     return translated if isinstance(translated, ArcIntegrityError) else None
+
+
+def _copy_error(error: ArcIntegrityError) -> ArcIntegrityError:
+    """A separate error object for another row (callers set `.index` on each)."""
+    return ArcIntegrityError(
+        error.field,
+        error.rule,
+        constraint=error.constraint,
+        sqlstate=error.sqlstate,
+        table=error.table,
+    )
+
+
+def _unencodable(exc: BaseException) -> bool:
+    """asyncpg's binary COPY raises plain Python errors for a value it cannot encode."""
+    return (
+        isinstance(exc, TypeError | ValueError | OverflowError)
+        and sqlstate_of(exc) is None
+        and not is_transient(exc)
+    )
 
 
 def json_bindable(row: Row) -> Row:
@@ -162,13 +197,14 @@ class BatchInserter:
         `executemany=True` sends the chunk as parameter sets of one cached statement
         (SQLAlchemy's insertmanyvalues) instead of one multi-row VALUES compiled per call.
         """
+        unique, copies = self._unique(rows)
         self._executemany = executemany
         report = InsertReport()
         size = min(chunk_size or self.chunk_size(), self.chunk_size())
-        for start in range(0, len(rows), size):
-            chunk = rows[start : start + size]
+        for start in range(0, len(unique), size):
+            chunk = unique[start : start + size]
             report.merge(await self._isolate(chunk, self._values_once), offset=start)
-        return report
+        return self._with_copies(report, unique, copies)
 
     async def _values_once(self, chunk: Sequence[Row]) -> list[Key]:
         key_cols = [self._shadow.c[k] for k in self.key]
@@ -195,51 +231,68 @@ class BatchInserter:
     # ------------------------------------------------------------------ COPY path
 
     async def insert_copy(self, rows: Sequence[Row]) -> InsertReport:
-        """Binary COPY into a staging temp table, then INSERT ... SELECT ... ON CONFLICT."""
-        if not rows:
+        """Binary COPY into a staging temp table, then INSERT ... SELECT ... ON CONFLICT.
+
+        A value the driver cannot encode fails the whole COPY; those rows then take the
+        VALUES path, which isolates the row that cannot be sent.
+        """
+        unique, copies = self._unique(rows)
+        if not unique:
             return InsertReport()
+        report = await self._copy(unique)
+        if report is None:
+            report = await self.insert_values(unique, executemany=True)
+        return self._with_copies(report, unique, copies)
+
+    async def _copy(self, rows: Sequence[Row]) -> InsertReport | None:
         if self.optimistic and not any(
             row.get(c) is not None for row in rows for c in self._vector_columns
         ):
             direct = await self._copy_direct(rows)
             if direct is not None:
-                return direct
+                return direct if direct is not _UNENCODABLE else None
         stage = self._stage
         await self.conn.execute(text(stage.create_sql))  # also opens the driver transaction
         batch = random.randint(1, 2_000_000_000)
-        records = [self._record(batch, i, row) for i, row in enumerate(rows)]
         raw = await self.conn.get_raw_connection()
         driver: Any = raw.driver_connection
         if not driver.is_in_transaction():  # pragma: no cover - guards the atomicity claim
             raise RuntimeError("COPY must run inside the caller's transaction")
-        await driver.copy_records_to_table(
-            stage.name, records=records, columns=["arc_batch", "arc_row", *self.columns]
-        )
+        try:
+            async with self.conn.begin_nested():
+                records = self._records(rows, self.columns, batch)
+                await driver.copy_records_to_table(
+                    stage.name, records=records, columns=["arc_batch", "arc_row", *self.columns]
+                )
+        except Exception as exc:
+            if _unencodable(exc):
+                return None
+            raise
 
         async def run(chunk_range: tuple[int, int]) -> list[Key]:
             lo, hi = chunk_range
             result = await self.conn.execute(stage.insert_stmt, {"b": batch, "lo": lo, "hi": hi})
             return [tuple(r) for r in result.all()]
 
-        report = await self._isolate_range(rows, 0, len(rows) - 1, run)
-        return report
+        return await self._isolate_range(rows, 0, len(rows) - 1, run)
 
     async def _copy_direct(self, rows: Sequence[Row]) -> InsertReport | None:
         """Fast path: COPY straight into the table under a savepoint.
 
         Succeeds only when every row is new and valid (then all are reported inserted); any
         conflict or rejection rolls the savepoint back and returns None, and the caller takes
-        the staging path, which sorts out duplicates and bad rows. Same guarantees, and the
+        the staging path, which sorts out duplicates and bad rows (`_UNENCODABLE`: a value the
+        driver cannot encode, which the staging COPY would meet too). Same guarantees, and the
         common case (a first delivery of good rows) skips the staging table and the
         speculative insertion of ON CONFLICT.
         """
         columns = [c for c in self.columns if c not in self._vector_columns]
-        records = [tuple(self._value(row, c) for c in columns) for row in rows]
         await self.conn.execute(text("SELECT 1"))  # opens the driver transaction if needed
         raw = await self.conn.get_raw_connection()
         driver: Any = raw.driver_connection
         try:
             async with self.conn.begin_nested():
+                records = self._records(rows, columns)
                 await driver.copy_records_to_table(
                     self.table.name, records=records, columns=columns
                 )
@@ -248,25 +301,66 @@ class BatchInserter:
                 raise
             return None
         except Exception as exc:  # asyncpg raises its own classes from copy_records_to_table
+            if _unencodable(exc):
+                return _UNENCODABLE
             if is_transient(exc) or sqlstate_of(exc) is None:
                 raise
             return None
         return InsertReport(inserted=[tuple(row[k] for k in self.key) for row in rows])
 
-    def _value(self, row: Row, name: str) -> Any:
-        value = row.get(name)
-        if name in self._json_columns and value is not None and not isinstance(value, str):
-            return json_dumps(value)
-        return value
+    def _records(
+        self, rows: Sequence[Row], columns: Sequence[str], batch: int | None = None
+    ) -> list[tuple[Any, ...]]:
+        """COPY records of `columns` (jsonb values not yet serialised are serialised here);
+        with `batch`, prefixed by (batch, position) for the staging table. One list per row,
+        filled by comprehension: the per-value method call cost more than the values."""
+        json_at = [i for i, c in enumerate(columns) if c in self._json_columns]
+        records = []
+        for position, row in enumerate(rows):
+            values = [row.get(c) for c in columns]
+            for i in json_at:
+                value = values[i]
+                if value is not None and not isinstance(value, str):
+                    values[i] = json_dumps(value)
+            records.append(tuple(values) if batch is None else (batch, position, *values))
+        return records
 
-    def _record(self, batch: int, position: int, row: Row) -> tuple[Any, ...]:
-        values: list[Any] = [batch, position]
-        for name in self.columns:
-            value = row.get(name)
-            if name in self._json_columns and value is not None and not isinstance(value, str):
-                value = json_dumps(value)
-            values.append(value)
-        return tuple(values)
+    # ------------------------------------------------------------------ repeated keys
+
+    def _unique(self, rows: Sequence[Row]) -> tuple[Sequence[Row], list[tuple[int, int]]]:
+        """The rows with each key once, and (position, position of its first copy in the
+        unique rows) for every later copy. One INSERT ... ON CONFLICT DO NOTHING writes a
+        repeated key once but RETURNS it once: without this both copies read as inserted."""
+        first: dict[Key, int] = {}
+        unique: list[Row] = []
+        copies: list[tuple[int, int]] = []
+        for position, row in enumerate(rows):
+            key = tuple(row[k] for k in self.key)
+            at = first.setdefault(key, len(unique))
+            if at == len(unique):
+                unique.append(row)
+            else:
+                copies.append((position, at))
+        return (rows, copies) if not copies else (unique, copies)
+
+    def _with_copies(
+        self, report: InsertReport, unique: Sequence[Row], copies: list[tuple[int, int]]
+    ) -> InsertReport:
+        """`report` (of the unique rows) in positions of the rows passed in."""
+        if not copies:
+            return report
+        copied = {position for position, _ in copies}
+        positions = [p for p in range(len(unique) + len(copies)) if p not in copied]
+        rejected = {i: error for i, error in report.rejected}
+        result = InsertReport(report.inserted, report.duplicates)
+        result.rejected = [(positions[i], error) for i, error in report.rejected]
+        for position, at in copies:
+            if at in rejected:
+                result.rejected.append((position, _copy_error(rejected[at])))
+            else:
+                result.duplicates.append(tuple(unique[at][k] for k in self.key))
+        result.rejected.sort(key=lambda item: item[0])
+        return result
 
     # ------------------------------------------------------------------ isolation
 
@@ -278,9 +372,9 @@ class BatchInserter:
             (report.inserted if key in new else report.duplicates).append(key)
         return report
 
-    async def _isolate(self, chunk: Sequence[Row], once: Any) -> InsertReport:
+    async def _isolate(self, chunk: Sequence[Row], once: Any, top: bool = True) -> InsertReport:
         """Insert `chunk` under a savepoint; on a row-level rejection, bisect to find it."""
-        if not self.isolate and len(chunk) == 1:
+        if not self.isolate and top and len(chunk) == 1:
             # One row and the caller rolls back on any rejection: no savepoint needed.
             try:
                 return self._classify(chunk, await once(chunk))
@@ -299,8 +393,10 @@ class BatchInserter:
             if len(chunk) == 1:
                 return InsertReport(rejected=[(0, error)])
             mid = len(chunk) // 2
-            report = await self._isolate(chunk[:mid], once)
-            report.merge(await self._isolate(chunk[mid:], once), offset=mid)
+            # Inside the bisection every row needs its savepoint: a bare failure would abort
+            # the transaction under the rows still to try.
+            report = await self._isolate(chunk[:mid], once, top=False)
+            report.merge(await self._isolate(chunk[mid:], once, top=False), offset=mid)
             return report
         return self._classify(chunk, returned)
 
@@ -362,6 +458,9 @@ def _staging_table(table: Table) -> _Stage:
         .returning(*key_cols)
     )
     return _Stage(name=name, create_sql=create_sql, insert_stmt=insert_stmt)
+
+
+_UNENCODABLE = InsertReport()  # marker: the driver could not encode a value of these rows
 
 
 def new_id() -> uuid.UUID:

@@ -1,7 +1,16 @@
-"""Simulations and their scenario list: creation, progress, completion, failure."""
+"""Simulations and their scenario list: creation, progress, completion, failure.
+
+A finished simulation (completed, failed, cancelled) takes no more outcomes, and its summary is
+computed from the stored outcomes. Both hold under concurrency through one row lock: outcome
+writers take FOR KEY SHARE on their simulations first (`lock_for_outcomes`; the outcome's
+foreign key takes the same lock, so nothing new is blocked), completion and failure take FOR
+UPDATE, which conflicts only with it. Completion therefore waits for the writers in flight to
+commit, then reads their outcomes (a new statement sees them under READ COMMITTED); writers
+that come later wait for it, then see the finished status and refuse.
+"""
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Table, func, text
@@ -18,6 +27,17 @@ SCENARIO_STATUS_FOR_OUTCOME = {
     "cancelled": "skipped",
 }
 TERMINAL_SCENARIO_STATUSES = ("completed", "failed", "skipped")
+OPEN_SIMULATION_STATUSES = ("pending", "running")
+
+_LOCK_FOR_OUTCOMES_SQL = text(
+    """
+    SELECT simulation_id, status FROM simulations
+    WHERE simulation_id = ANY(CAST(:ids AS uuid[]))
+    ORDER BY simulation_id
+    FOR KEY SHARE
+    """
+)
+_LOCK_FOR_FINISH_SQL = text("SELECT status FROM simulations WHERE simulation_id = :sid FOR UPDATE")
 
 # One statement: mark each finished scenario (only if not already terminal, so a retried or
 # duplicate outcome changes nothing), then add the number of scenarios that really changed
@@ -166,6 +186,20 @@ class SimulationRepository(BaseRepository):
         result = await self.conn.execute(_ADVANCE_SQL, params)
         return sum(int(r.n) for r in result)
 
+    async def lock_for_outcomes(self, simulation_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """Share-lock the simulations that outcomes are about to be written for (in key order,
+        so writers never deadlock) and return their statuses; unknown ids are absent."""
+        ids = sorted(set(simulation_ids))
+        if not ids:
+            return {}
+        result = await self.conn.execute(_LOCK_FOR_OUTCOMES_SQL, {"ids": ids})
+        return {row.simulation_id: row.status for row in result}
+
+    async def _lock_for_finish(self, simulation_id: uuid.UUID) -> str | None:
+        """FOR UPDATE: waits for the outcome writers in flight; returns the status (None when
+        the simulation does not exist)."""
+        return (await self.conn.execute(_LOCK_FOR_FINISH_SQL, {"sid": simulation_id})).scalar()
+
     async def complete(
         self,
         simulation_id: uuid.UUID,
@@ -174,7 +208,9 @@ class SimulationRepository(BaseRepository):
         total_cost_usd: float | None,
         execution_time_ms: int | None,
     ) -> bool:
-        """Mark completed (computing missing figures from the stored outcomes)."""
+        """Mark completed, computing missing figures from the stored outcomes after the lock."""
+        if await self._lock_for_finish(simulation_id) not in OPEN_SIMULATION_STATUSES:
+            return False
         result = await self.conn.execute(
             _COMPLETE_SQL,
             {
@@ -188,6 +224,8 @@ class SimulationRepository(BaseRepository):
 
     async def fail(self, simulation_id: uuid.UUID, reason: str) -> bool:
         """Mark failed with completed_at (allowed on failed) and the reason in metadata."""
+        if await self._lock_for_finish(simulation_id) not in OPEN_SIMULATION_STATUSES:
+            return False
         result = await self.conn.execute(_FAIL_SQL, {"sid": simulation_id, "reason": reason})
         return result.first() is not None
 

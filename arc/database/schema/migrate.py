@@ -2,9 +2,12 @@
 
 `locked_migration` holds pg_advisory_lock on a fixed key on its own connection for the whole
 Alembic run, so of several concurrent runners one applies the revisions and the others wait,
-then find nothing to do.
+then find nothing to do. Every deployer goes through it (`arc-db migrate`,
+`ArcDBClient.deploy_schema()`, the demo); `upgrade`/`downgrade` alone take no lock (the test
+fixtures, which own their database).
 """
 
+import importlib.resources
 import time
 from pathlib import Path
 from typing import Any
@@ -14,18 +17,28 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
 
+from arc.database.core.errors import ArcConfigurationError
+from arc.database.core.settings import to_psycopg_url, url_wants_pgbouncer
+
 log = structlog.get_logger(__name__)
 
 MIGRATION_LOCK_KEY = 0x4152_4344  # "ARCD"
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+def migrations_dir() -> Path:
+    """The revisions shipped inside the package (a wheel carries them; no checkout needed)."""
+    return Path(str(importlib.resources.files("arc.database.schema").joinpath("migrations")))
 
 
 def alembic_config(url: str | None = None) -> Config:
-    """Alembic configuration pointing at this package's migrations and, if given, `url`."""
-    ini = PROJECT_ROOT / "alembic.ini"
-    config = Config(str(ini)) if ini.exists() else Config()
-    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    """Alembic configuration pointing at this package's migrations and, if given, `url`.
+
+    Built in code, so it works from an installed wheel in any directory; the checkout's
+    `alembic.ini` points at the same folder for `alembic upgrade head`.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    config.set_main_option("path_separator", "os")
     if url is not None:
         config.attributes["url"] = url
     return config
@@ -41,7 +54,12 @@ def downgrade(url: str | None = None, revision: str = "base") -> None:
 
 
 def _libpq_url(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    """The URL for libpq (psycopg): our own parameters (pgbouncer=...) removed."""
+    return (
+        make_url(to_psycopg_url(url))
+        .set(drivername="postgresql")
+        .render_as_string(hide_password=False)
+    )
 
 
 def _current_revision(conn: Any) -> str | None:
@@ -66,7 +84,14 @@ def locked_migration(url: str, action: str, revision: str | None = None) -> str:
     import psycopg
 
     if action not in ("upgrade", "downgrade", "current"):
-        raise ValueError(f"unknown migrate action {action!r}")
+        raise ArcConfigurationError("action", "must be upgrade, downgrade or current")
+    if url_wants_pgbouncer(url):
+        # A session advisory lock and Alembic's multi-statement DDL need one server session:
+        # through a transaction pooler, the lock would be held by whichever backend served it.
+        raise ArcConfigurationError(
+            "database URL",
+            "points at PgBouncer (pgbouncer=true): migrate with the server's direct URL",
+        )
     head = head_revision()
     with psycopg.connect(
         _libpq_url(url), autocommit=True, connect_timeout=10, application_name="arc-db-migrate"

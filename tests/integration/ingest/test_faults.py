@@ -67,7 +67,9 @@ async def proxy(database_url: str) -> AsyncIterator[TcpProxy]:
 
 
 def _via(database_url: str, proxy: TcpProxy) -> str:
-    return make_url(database_url).set(port=proxy.port).render_as_string(hide_password=False)
+    """Through the proxy in plain text (the proxy reads the protocol to know when to cut)."""
+    url = make_url(database_url).set(port=proxy.port).update_query_dict({"sslmode": "disable"})
+    return url.render_as_string(hide_password=False)
 
 
 async def test_terminated_backends_during_ingest(

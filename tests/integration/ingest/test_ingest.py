@@ -8,12 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from arc.database.api import ArcAPI
-from arc.database.core.errors import ArcIntegrityError, ArcValidationError
+from arc.database.core.errors import ArcDatabaseError, ArcIntegrityError, ArcValidationError
 from arc.database.core.settings import to_asyncpg_url
 from arc.database.ingest.client import ArcDBClient
+from arc.database.ingest.validation import normalize_outcome
+from arc.database.repositories import OutcomeRepository
 from tests.support.faults import (
     count,
     make_config_version,
@@ -263,3 +265,119 @@ async def test_cancelled_writers_leak_no_connection(
         == 0
     )
     await client.close()
+
+
+# ----------------------------------------------------------------------------- issue 12
+
+
+@pytest.mark.parametrize("method", ["values", "executemany", "copy"])
+async def test_duplicates_inside_one_batch_count_once(
+    engine: AsyncEngine, client: ArcDBClient, method: str
+) -> None:
+    sid, scen = await _simulation(engine, client, 3)
+    rows = _fixed(sid, scen, 80)
+    same = dict(rows[10])  # the same row twice: same id, same time
+    no_time = {k: v for k, v in rows[20].items() if k != "execution_time"}  # same id, new time
+    batch = [*rows, same, no_time]
+    result = await client.record_outcomes_batch(batch, method=method)
+    assert (result.inserted, result.duplicates, result.rejected) == (80, 2, [])
+    assert list(result) == [r["outcome_id"] for r in batch]
+    q = "SELECT count(*) FROM outcomes WHERE simulation_id = :s"
+    assert await count(engine, q, s=sid) == 80
+    assert await count(engine, q + " AND outcome_id = :o", s=sid, o=rows[20]["outcome_id"]) == 1
+
+    again = await client.record_outcomes_batch([same, same], method=method)
+    assert (again.inserted, again.duplicates) == (0, 2)
+
+
+@pytest.mark.parametrize("method", ["values", "executemany", "copy"])
+async def test_insert_report_counts_a_repeated_key_once(
+    connection: AsyncConnection, engine: AsyncEngine, client: ArcDBClient, method: str
+) -> None:
+    sid, scen = await _simulation(engine, client, 2)
+    rows = [normalize_outcome(r) for r in _fixed(sid, scen, 4)]
+    repo = OutcomeRepository(connection)
+    clean = await repo.insert_outcomes([rows[0], rows[1], rows[0], rows[0]], method=method)
+    assert (len(clean.inserted), len(clean.duplicates), clean.rejected) == (2, 2, [])
+
+    bad = normalize_outcome(outcome_dict(sid, "never_registered_scenario"))
+    batch = [rows[0], rows[2], rows[2], bad, rows[3], bad, rows[2], rows[3]]
+    report = await repo.insert_outcomes(batch, method=method)
+    assert len(report.inserted) == 2
+    assert len(report.duplicates) == 4
+    assert [i for i, _ in report.rejected] == [3, 5]
+    assert all(e.field == "scenario_id" for _, e in report.rejected)
+    assert report.rejected[0][1] is not report.rejected[1][1]
+
+
+@pytest.mark.parametrize("method", ["values", "executemany", "copy"])
+async def test_one_bad_row_never_sinks_a_skip_batch(
+    engine: AsyncEngine, client: ArcDBClient, method: str
+) -> None:
+    """Rows that got past validation (or never saw it: write_bundle is public) and then fail
+    while the bundle is built or encoded are rejected one by one, typed; the rest is stored."""
+    sid, scen = await _simulation(engine, client, 4)
+    rows = [normalize_outcome(r) for r in _fixed(sid, scen, 100)]
+    rows[5]["execution_time_ms"] = 1e14  # the run would have started before year 1
+    del rows[17]["status"]  # incomplete row
+    rows[30]["tokens_used"] = 10**12  # does not fit the column
+    rows[41]["trajectory"] = {"start_time": "x", "status": "y", "bad": object()}  # not JSON
+    rows[52]["tokens_used"] = "12"  # not an integer
+    bad = {5: "execution_time_ms", 17: "status", 41: "trajectory"}
+
+    with pytest.raises(ArcDatabaseError) as raised:
+        await client.write_bundle(rows, method=method)
+    assert raised.value.index == 5  # type: ignore[attr-defined]
+
+    result = await client.write_bundle(rows, on_invalid="skip", method=method)
+    assert result.inserted == 95
+    assert sorted(e.index for e in result.rejected) == [5, 17, 30, 41, 52]  # type: ignore[attr-defined]
+    for error in result.rejected:
+        assert isinstance(error, ArcDatabaseError)
+        if error.index in bad:  # type: ignore[attr-defined]
+            assert error.field == bad[error.index]  # type: ignore[attr-defined]
+    q = "SELECT count(*) FROM outcomes WHERE simulation_id = :s"
+    assert await count(engine, q, s=sid) == 95
+
+
+async def test_a_huge_execution_time_is_rejected_alone(
+    engine: AsyncEngine, client: ArcDBClient
+) -> None:
+    sid, scen = await _simulation(engine, client, 4)
+    rows = _fixed(sid, scen, 100)
+    rows[7]["execution_time_ms"] = 1e14
+    result = await client.record_outcomes_batch(rows, on_invalid="skip")
+    assert result.inserted == 99
+    assert [(e.index, e.field) for e in result.rejected] == [(7, "execution_time_ms")]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("method", ["values", "executemany", "copy"])
+async def test_raise_mode_names_the_first_bad_row(
+    engine: AsyncEngine, client: ArcDBClient, method: str
+) -> None:
+    """Two rows the database refuses: the first one's reason is raised (not the aborted
+    transaction the second one would meet without its savepoint)."""
+    sid, scen = await _simulation(engine, client, 2)
+    rows = _fixed(sid, scen, 2)
+    for row in rows:
+        row["simulation_id"] = str(uuid.uuid4())
+    with pytest.raises(ArcIntegrityError) as exc:
+        await client.record_outcomes_batch(rows, method=method)
+    assert (exc.value.field, exc.value.index) == ("simulation_id", 0)
+    assert exc.value.sqlstate == "23503"
+
+
+async def test_an_outcome_sent_again_by_id_only_is_a_duplicate(
+    engine: AsyncEngine, client: ArcDBClient
+) -> None:
+    """A caller that gives the outcome_id but not the execution_time gets a new time on each
+    call; the second delivery must still find the stored row (one row per outcome id)."""
+    sid, scen = await _simulation(engine, client, 2)
+    oid = str(uuid.uuid4())
+    row = outcome_dict(sid, scen[0], outcome_id=oid)  # no execution_time
+    assert await client.record_outcome(row) == oid
+    again = await client.record_outcomes_batch([row, outcome_dict(sid, scen[1])])
+    assert (again.inserted, again.duplicates) == (1, 1)
+    assert await client.record_outcome(row) == oid
+    q = "SELECT count(*) FROM outcomes WHERE outcome_id = :o"
+    assert await count(engine, q, o=oid) == 1

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from arc.database.core.errors import ArcValidationError
 from arc.database.ingest.client import ArcDBClient
 from arc.database.ingest.recorder import BatchExecutionRecorder, RejectedRow
 from tests.support.faults import count, make_config_version, outcome_dict, scenario, wait_until
@@ -156,3 +157,70 @@ async def test_backpressure_bounds_the_buffer(engine: AsyncEngine, client: ArcDB
     assert peak <= 10
     assert await _stored(engine, sid) == 160
     assert recorder.flushed == 160
+
+
+# ----------------------------------------------------------------------------- issue 12
+
+
+async def test_one_row_does_not_sink_the_batch(engine: AsyncEngine, client: ArcDBClient) -> None:
+    sid, scen = await _sim(engine, client)
+    seen: list[RejectedRow] = []
+    async with BatchExecutionRecorder(client, batch_size=101, on_reject=seen.append) as recorder:
+        for i in range(101):
+            row = outcome_dict(sid, scen[i % 3])
+            if i == 50:
+                row["execution_time_ms"] = 1e14  # the run would have started before year 1
+            await recorder.record_outcome(row)
+    assert await _stored(engine, sid) == 100
+    assert [(r.kind, r.error.field) for r in seen] == [("outcome", "execution_time_ms")]
+    assert (recorder.flushed, recorder.rejected) == (100, 1)
+
+
+async def test_tool_usage_none_means_none_and_bad_shapes_are_typed(
+    engine: AsyncEngine, client: ArcDBClient
+) -> None:
+    sid, scen = await _sim(engine, client)
+    seen: list[RejectedRow] = []
+    async with BatchExecutionRecorder(client, on_reject=seen.append) as recorder:
+        oid = await recorder.record_outcome(
+            outcome_dict(sid, scen[0]), tool_usage=None, failure_patterns=None
+        )
+        assert oid is not None
+        other = str(uuid.uuid4())
+        for tools in ("search", 5, {"tool_name": "x"}, [5], [{"outcome_id": other}]):
+            assert (
+                await recorder.record_outcome(outcome_dict(sid, scen[1]), tool_usage=tools)  # type: ignore[arg-type]
+                is None
+            )
+        assert await recorder.record_outcome(outcome_dict(sid, scen[1]), failure_patterns=7) is None  # type: ignore[arg-type]
+    assert await _stored(engine, sid) == 1
+    assert [r.error.field for r in seen] == [
+        "tool_usage",
+        "tool_usage",
+        "tool_usage",
+        "tool_usage[0]",
+        "tool_usage[0].outcome_id",
+        "failure_patterns",
+    ]
+    assert all(isinstance(r.error, ArcValidationError) for r in seen)
+
+
+@pytest.mark.parametrize("with_time", [True, False])
+async def test_the_same_outcome_twice_is_stored_and_counted_once(
+    engine: AsyncEngine, client: ArcDBClient, with_time: bool
+) -> None:
+    sid, scen = await _sim(engine, client)
+    row = outcome_dict(sid, scen[0], outcome_id=str(uuid.uuid4()))
+    if with_time:
+        row["execution_time"] = "2025-03-01T12:00:00+00:00"
+    tool = {"tool_name": "search", "call_count": 1, "avg_duration_ms": 2.0, "success_rate": 1.0}
+    async with BatchExecutionRecorder(client, batch_size=50, flush_interval=60) as recorder:
+        await recorder.record_outcome(row, tool_usage=[tool])
+        await recorder.record_outcome(row, tool_usage=[tool])  # same batch
+        await recorder.flush()
+        await recorder.record_outcome(row, tool_usage=[tool])  # a later batch
+    assert (recorder.inserted, recorder.duplicates, recorder.flushed) == (1, 2, 3)
+    assert await _stored(engine, sid) == 1
+    q = "SELECT count(*) FROM tool_usage WHERE outcome_id = :o"
+    assert await count(engine, q, o=row["outcome_id"]) == 1
+    assert recorder.flushed_tool_usage == 1

@@ -414,6 +414,7 @@ CHECK_CASES = [
     chk(OUT, "tokens_negative", {"tokens_used": -1}, "tokens_used_non_negative"),
     chk(OUT, "cost_negative", {"cost_usd": -0.001}, "cost_usd_non_negative"),
     chk(OUT, "retry_negative", {"retry_count": -1}, "retry_count_non_negative"),
+    chk(OUT, "modal_call_id_501", {"modal_call_id": "m" * 501}, "modal_call_id_length"),
     chk(OUT, "error_category_network", {"error_category": "network"}, "error_category_allowed"),
     chk(
         OUT,
@@ -666,6 +667,7 @@ ACCEPTED = [
     ok(OUT, "same_id_other_time", lambda c: {"outcome_id": c.graph.outcome.outcome_id}),
     ok(OUT, "reliability_0", {"reliability_score": 0.0}),
     ok(OUT, "reliability_1", {"reliability_score": 1.0}),
+    ok(OUT, "modal_call_id_500", {"modal_call_id": "m" * 500}),
     ok(OUT, "zero_cost_tokens_time", {"cost_usd": 0.0, "tokens_used": 0, "execution_time_ms": 0.0}),
     ok(
         OUT,

@@ -85,6 +85,26 @@ AGGREGATES |= {
         *STATISTICS[:-1],
     ],
     "version_stats_daily": ["day", "config_version_id", *STATISTICS],
+    # 0010: finer cells behind the dashboards at 10M outcomes (docs/decisions.md P).
+    "version_stats_15m": ["quarter", "config_version_id", *STATISTICS],
+    "version_scenario_stats_15m": ["quarter", "config_version_id", "scenario_id", *STATISTICS[:-1]],
+    "version_scenario_stats_hourly": ["hour", "config_version_id", "scenario_id", *STATISTICS[:-1]],
+    "tool_performance_hourly": [
+        "hour",
+        "tool_name",
+        "usage_count",
+        "sum_success_rate",
+        "sum_duration_ms",
+        "total_cost",
+    ],
+    "failure_trends_hourly": [
+        "hour",
+        "failure_category",
+        "pattern_cluster_id",
+        "failure_count",
+        "sum_confidence",
+        "confidence_n",
+    ],
 }
 VIEWS = (
     "v_llm_failure_analysis",
@@ -135,6 +155,18 @@ SEED_INDEXES = {
     "idx_trajectory_embedding_cosine",
     "idx_scenario_embedding_cosine",
     "idx_error_embedding_cosine",
+}
+# Seed indexes the index budget (revision 0010) dropped, each with the measurement that decided.
+BUDGET_DROPPED = {
+    "idx_outcomes_trajectory_gin",
+    "idx_outcomes_metrics_gin",
+    "idx_outcomes_metadata_gin",
+    "idx_outcomes_scenario_time",
+    "idx_outcomes_performance_analysis",
+    "idx_outcomes_simulation_status",
+    "idx_outcomes_active_failures",
+    "idx_outcomes_modal_call",
+    "idx_failure_patterns_text_search",
 }
 VECTOR_INDEXES = {
     "idx_config_embedding_cosine": "config_versions",
@@ -197,11 +229,14 @@ async def test_every_model_index_exists(session: AsyncSession) -> None:
 
 
 async def test_every_seed_index_exists(session: AsyncSession) -> None:
+    """Every seed index exists, but those the index budget (0010) dropped: no query uses them
+    (docs/decisions.md P), and they are really gone."""
     live = {
         r.indexname
         for r in await rows(session, "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")
     }
-    assert SEED_INDEXES - live == set()
+    assert SEED_INDEXES - BUDGET_DROPPED - live == set()
+    assert BUDGET_DROPPED & live == set()
 
 
 async def test_no_index_outside_the_models(session: AsyncSession) -> None:
@@ -392,9 +427,13 @@ async def test_continuous_aggregates_with_refresh_policies(session: AsyncSession
          GROUP BY ca.view_name, ca.materialized_only
         """,
     )
-    assert {r.view_name: (r.materialized_only, r.policies) for r in found} == dict.fromkeys(
-        AGGREGATES, (False, 1)
-    )
+    # 0010: the daily statistics are read materialized (their views add the recent days from
+    # finer aggregates), and the hourly per-scenario cells are read materialized only.
+    materialized = {"version_stats_daily", "version_scenario_stats_daily"}
+    materialized |= {"version_scenario_stats_hourly"}
+    assert {r.view_name: (r.materialized_only, r.policies) for r in found} == {
+        name: (name in materialized, 1) for name in AGGREGATES
+    }
 
 
 @pytest.mark.full_edition

@@ -14,7 +14,9 @@ from arc.database.ingest.outcome_builder import build_outcome, outcome_status, t
     [
         ("success", {}, "success"),
         ("error", {}, "error"),
-        ("error", {"error": "Execution timed out after 300s"}, "timeout"),
+        # The caller's word stands (seed 003): the timeout goes to error_category.
+        ("error", {"error": "Execution timed out after 300s"}, "error"),
+        ("", {"error": "Execution timed out after 300s"}, "timeout"),
         ("failed", {}, "error"),
         ("cancelled", {}, "cancelled"),
     ],
@@ -22,6 +24,12 @@ from arc.database.ingest.outcome_builder import build_outcome, outcome_status, t
 def test_status_mapping(status: str, extra: dict[str, Any], expected: str) -> None:
     r = _result(status, **extra)
     assert outcome_status(r, r["trajectory"], None) == expected
+
+
+def test_a_timeout_reported_as_error_keeps_its_status_and_is_classified() -> None:
+    r = _result("error", error="Execution timed out after 300s")
+    outcome, _, _ = build_outcome(uuid.uuid4(), r)
+    assert (outcome["status"], outcome["error_category"]) == ("error", "timeout")
 
 
 def test_unknown_status_rejected() -> None:

@@ -59,7 +59,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         )
 
     try:
-        result = asyncio.run(engine_run(url, work, pool_size=2, max_overflow=2))
+        result = asyncio.run(
+            engine_run(url, work, reads=not args.refresh, pool_size=2, max_overflow=2)
+        )
     except BAD_INPUT as exc:
         raise _bad_input(exc) from exc
     if args.json:
@@ -81,7 +83,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
         )
 
     try:
-        points = asyncio.run(engine_run(url, work, pool_size=2, max_overflow=2))
+        points = asyncio.run(engine_run(url, work, reads=True, pool_size=2, max_overflow=2))
     except BAD_INPUT as exc:
         raise _bad_input(exc) from exc
     if args.json:
@@ -108,7 +110,7 @@ def cmd_effects(args: argparse.Namespace) -> int:
         )
 
     try:
-        effects = asyncio.run(engine_run(url, work, pool_size=2, max_overflow=2))
+        effects = asyncio.run(engine_run(url, work, reads=True, pool_size=2, max_overflow=2))
     except BAD_INPUT as exc:
         raise _bad_input(exc) from exc
     if args.json:

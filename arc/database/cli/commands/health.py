@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import json
+import os
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +27,12 @@ def _health_table(report: Any) -> str:
         lines.append(
             f"pool: {pool.get('checkedout', '?')} checked out of {pool.get('capacity', '?')}"
             f" (size {pool.get('size', '?')}, overflow {pool.get('overflow', '?')})"
+        )
+    replica = details.get("replica", {})
+    if replica.get("configured"):
+        lines.append(
+            f"replica: port {replica.get('port')}, standby {replica.get('standby')}, lag "
+            f"{replica.get('lag_seconds')} s, {replica.get('replay_bytes')} bytes to replay"
         )
     write = details.get("write_performance", {})
     if write:
@@ -55,9 +62,15 @@ def cmd_health(args: argparse.Namespace) -> int:
     )
 
     async def work(engine: Any) -> Any:
-        return await DatabaseHealthChecker(engine, thresholds=thresholds).check_all(
-            write_probe=not args.no_write_probe
-        )
+        async def with_reads(read_engine: Any) -> Any:
+            checker = DatabaseHealthChecker(
+                engine,
+                thresholds=thresholds,
+                read_engine=read_engine if os.environ.get("ARC_DB_READ_URL") else None,
+            )
+            return await checker.check_all(write_probe=not args.no_write_probe)
+
+        return await engine_run(url, with_reads, reads=True, pool_size=1, max_overflow=1)
 
     report = asyncio.run(engine_run(url, work, pool_size=2, max_overflow=2))
     if args.json:

@@ -9,15 +9,20 @@ from typing import Any, ClassVar, TypeAlias
 
 from arc.database.core.checks import (
     check_choice,
+    check_column_text,
+    check_cost,
     check_datetime,
+    check_duration_ms,
     check_int,
+    check_json,
     check_number,
     check_scenario_id,
     check_text,
     check_uuid,
+    field_name,
 )
 from arc.database.core.errors import ArcValidationError
-from arc.database.core.jsonb import json_dumps
+from arc.database.models import Outcome, Simulation
 from arc.database.models.outcome import ERROR_CATEGORIES, OUTCOME_STATUSES
 
 
@@ -34,14 +39,11 @@ def parse_time(value: Any, name: str = "timestamp") -> datetime:
 
 
 def _mapping(value: Any, name: str) -> dict[str, Any]:
+    """A JSON object as jsonb will store it (checked by check_json: finite, no NUL...)."""
     if value is None:
         return {}
-    if not isinstance(value, Mapping):
-        raise ArcValidationError(name, "must be a JSON object", value=type(value).__name__)
-    try:
-        return dict(json.loads(json_dumps(value)))
-    except (TypeError, ValueError) as exc:
-        raise ArcValidationError(name, f"must be JSON-serialisable: {exc}") from exc
+    text = check_json(value, name, kind=Mapping)
+    return dict(json.loads(str(text)))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,11 +96,15 @@ class ExecutionStarted(ExecutionEvent):
         if len(set(scenarios)) != len(scenarios):
             raise ArcValidationError("scenario_set", "must not repeat a scenario")
         self._set("scenario_set", scenarios)
-        check_text(self.modal_app_id, "modal_app_id")
-        check_text(self.simulation_name, "simulation_name", max_length=200)
-        check_text(self.modal_environment, "modal_environment")
-        check_int(self.sandbox_instances, "sandbox_instances", minimum=1)
-        check_int(self.priority, "priority", required=True, minimum=1, maximum=10)
+        check_column_text(self.modal_app_id, Simulation, "modal_app_id")
+        check_column_text(self.simulation_name, Simulation, "simulation_name")
+        check_column_text(self.modal_environment, Simulation, "modal_environment")
+        self._set(
+            "sandbox_instances", check_int(self.sandbox_instances, "sandbox_instances", minimum=1)
+        )
+        self._set(
+            "priority", check_int(self.priority, "priority", required=True, minimum=1, maximum=10)
+        )
         self._set("metadata", _mapping(self.metadata, "metadata"))
 
 
@@ -111,7 +117,7 @@ class ScenarioStarted(ExecutionEvent):
     def __post_init__(self) -> None:
         super().__post_init__()
         self._set("scenario_id", check_scenario_id(self.scenario_id, "scenario_id"))
-        check_text(self.modal_call_id, "modal_call_id")
+        check_column_text(self.modal_call_id, Outcome, "modal_call_id")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -148,20 +154,24 @@ class ScenarioCompleted(ExecutionEvent):
         )
         self._set(
             "execution_time_ms",
-            check_number(self.execution_time_ms, "execution_time_ms", required=True, minimum=0),
+            check_duration_ms(self.execution_time_ms, "execution_time_ms", required=True),
         )
-        check_int(self.tokens_used, "tokens_used", required=True, minimum=0)
-        self._set("cost_usd", check_number(self.cost_usd, "cost_usd", required=True, minimum=0))
+        self._set(
+            "tokens_used", check_int(self.tokens_used, "tokens_used", required=True, minimum=0)
+        )
+        self._set("cost_usd", check_cost(self.cost_usd, "cost_usd", required=True))
         trajectory = _mapping(self.trajectory, "trajectory")
         if "start_time" not in trajectory or "status" not in trajectory:
             raise ArcValidationError("trajectory", "must contain the keys start_time and status")
         self._set("trajectory", trajectory)
         self._set("metrics", _mapping(self.metrics, "metrics"))
-        check_text(self.modal_call_id, "modal_call_id")
-        check_text(self.sandbox_id, "sandbox_id")
-        check_text(self.logs, "logs")
-        check_int(self.retry_count, "retry_count", required=True, minimum=0)
-        check_text(self.error_code, "error_code")
+        check_column_text(self.modal_call_id, Outcome, "modal_call_id")
+        check_column_text(self.sandbox_id, Outcome, "sandbox_id")
+        check_column_text(self.logs, Outcome, "sandbox_logs", field="logs")
+        self._set(
+            "retry_count", check_int(self.retry_count, "retry_count", required=True, minimum=0)
+        )
+        check_column_text(self.error_code, Outcome, "error_code")
         check_choice(self.error_category, "error_category", ERROR_CATEGORIES)
 
 
@@ -176,9 +186,13 @@ class ExecutionCompleted(ExecutionEvent):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_number(self.overall_score, "overall_score", minimum=0, maximum=1)
-        check_int(self.execution_time_ms, "execution_time_ms", minimum=0)
-        check_number(self.total_cost_usd, "total_cost_usd", minimum=0)
+        self._set(
+            "overall_score", check_number(self.overall_score, "overall_score", minimum=0, maximum=1)
+        )
+        self._set(
+            "execution_time_ms", check_int(self.execution_time_ms, "execution_time_ms", minimum=0)
+        )
+        self._set("total_cost_usd", check_number(self.total_cost_usd, "total_cost_usd", minimum=0))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -219,7 +233,7 @@ def event_from_dict(data: Mapping[str, Any]) -> ExecutionEvent:
             "event_type", f"must be one of {', '.join(EVENT_TYPES)}", value=kind
         )
     names = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - names - {"event_type"})
+    unknown = sorted(field_name(k) for k in data if k not in names and k != "event_type")
     if unknown:
         raise ArcValidationError(unknown[0], "is not a field of " + cls.event_type)
     kwargs = {k: v for k, v in data.items() if k != "event_type"}

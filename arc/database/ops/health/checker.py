@@ -3,8 +3,9 @@ with reasons. Read-only except the rolled-back write probe.
 
 The checks, one module each under `checks/`: connection_pool (first: when no connection can be
 had, the others are reported as skipped), write_performance (optional), extensions,
-hypertables, jobs, aggregates. A check that raises or runs past `check_timeout` is reported
-unhealthy with the reason; it never crashes the health endpoint.
+hypertables, jobs, aggregates, and replica when a read engine is given. A check that raises or
+runs past `check_timeout` is reported unhealthy with the reason; it never crashes the health
+endpoint.
 """
 
 import asyncio
@@ -23,6 +24,7 @@ from arc.database.ops.health.checks import (
     hypertables,
     jobs,
     pool,
+    replica,
     write_performance,
 )
 from arc.database.ops.health.context import CheckContext
@@ -48,10 +50,11 @@ class DatabaseHealthChecker:
         *,
         thresholds: HealthThresholds | None = None,
         capabilities: TimescaleCapabilities | None = None,
+        read_engine: AsyncEngine | None = None,
     ) -> None:
         self.engine = engine
         self.thresholds = thresholds or HealthThresholds()
-        self.context = CheckContext(engine, self.thresholds, capabilities)
+        self.context = CheckContext(engine, self.thresholds, capabilities, read_engine)
 
     def pool_stats(self) -> dict[str, Any]:
         return pool.pool_stats(self.engine)
@@ -74,6 +77,9 @@ class DatabaseHealthChecker:
     async def check_aggregates(self) -> CheckResult:
         return await aggregates.check(self.context)
 
+    async def check_replica(self) -> CheckResult:
+        return await replica.check(self.context)
+
     async def _timed(self, name: str, check: Check) -> CheckResult:
         started = time.perf_counter()
         reason: str
@@ -93,6 +99,8 @@ class DatabaseHealthChecker:
             (jobs.NAME, jobs.check),
             (aggregates.NAME, aggregates.check),
         ]
+        if self.context.read_engine is not None:
+            named.append((replica.NAME, replica.check))
         if write_probe:
             named.insert(1, (write_performance.NAME, write_performance.check))
         blocked = checks[0].status == UNHEALTHY  # exhausted, or the server cannot be reached

@@ -1,4 +1,5 @@
-"""What every check receives: the engine, the thresholds and the server's capabilities."""
+"""What every check receives: the engine (and the read engine), the thresholds and the server's
+capabilities."""
 
 from dataclasses import dataclass, field
 
@@ -13,6 +14,7 @@ class CheckContext:
     engine: AsyncEngine
     thresholds: HealthThresholds = field(default_factory=HealthThresholds)
     capabilities: TimescaleCapabilities | None = None
+    read_engine: AsyncEngine | None = None  # the replica's engine, when reads are routed
 
     async def caps(self, conn: AsyncConnection) -> TimescaleCapabilities:
         """Detected once per checker, on the first check that needs it."""

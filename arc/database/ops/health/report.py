@@ -28,6 +28,8 @@ class HealthThresholds:
     job_consecutive_failures_unhealthy: int = 3  # a failing job is degraded, 3 in a row worse
     aggregate_lag_degraded: timedelta = timedelta(hours=3)  # policy runs every 30 min
     aggregate_lag_unhealthy: timedelta = timedelta(hours=25)
+    replica_lag_degraded_s: float = 30.0  # dashboards behind by more than this
+    replica_lag_unhealthy_s: float = 300.0
     check_timeout: float = 15.0  # seconds per check
 
 
