@@ -14,6 +14,8 @@
 A session-level advisory lock makes concurrent runs wait for each other instead of racing.
 """
 
+import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,8 +23,10 @@ from typing import Any
 
 import structlog
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from arc.database.core.errors import sqlstate_of
 from arc.database.core.timescale import detect_async
 from arc.database.models.aggregates import ALL_AGGREGATES
 
@@ -30,6 +34,8 @@ log = structlog.get_logger(__name__)
 
 MAINTENANCE_LOCK_KEY = 0x4152_434D  # "ARCM"
 REFRESH_END_OFFSET = timedelta(hours=1)  # the refresh policies' end_offset (0004)
+# How long a refresh waits for a refresh policy running over the same window.
+CONCURRENT_REFRESH_WAIT_S = 120.0
 
 Progress = Callable[[int, int, str], None]
 
@@ -50,6 +56,32 @@ class MaintenanceReport:
             "compressed_chunks": self.compressed_chunks,
             "skipped": self.skipped,
         }
+
+
+async def _refresh_one(
+    conn: AsyncConnection, name: str, start: datetime | None, end: datetime
+) -> None:
+    """refresh_continuous_aggregate, waiting out a refresh policy that holds the same window:
+    TimescaleDB refuses a concurrent refresh (55P03) instead of waiting for it, and the
+    policies of 0010 run every 5 minutes."""
+    delay = 0.1
+    deadline = time.monotonic() + CONCURRENT_REFRESH_WAIT_S
+    while True:
+        try:
+            await conn.execute(
+                text(
+                    "CALL refresh_continuous_aggregate(CAST(:name AS regclass), "
+                    "CAST(:lo AS timestamptz), CAST(:hi AS timestamptz))"
+                ),
+                {"name": name, "lo": start, "hi": end},
+            )
+            return
+        except DBAPIError as exc:
+            if sqlstate_of(exc) != "55P03" or time.monotonic() + delay > deadline:
+                raise
+        log.info("aggregates.refresh_waits_for_policy", aggregate=name, retry_in_s=delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 2.0)
 
 
 async def refresh_aggregates(
@@ -86,13 +118,7 @@ async def refresh_aggregates(
                 log.info("aggregates.refresh_skipped", start=start, end=end)
                 return []
             for name in names:
-                await auto.execute(
-                    text(
-                        "CALL refresh_continuous_aggregate(CAST(:name AS regclass), "
-                        "CAST(:lo AS timestamptz), CAST(:hi AS timestamptz))"
-                    ),
-                    {"name": name, "lo": start, "hi": end},
-                )
+                await _refresh_one(auto, name, start, end)
             log.info("aggregates.refreshed", aggregates=names, start=start, end=end)
             return names
         async with conn.begin():
