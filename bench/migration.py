@@ -70,7 +70,7 @@ FROM (
     SELECT n, n % 40 AS s, $2::timestamptz + make_interval(secs => n * 20.0) AS t,
            CASE WHEN n % 11 = 0 THEN 'error' ELSE 'success' END AS st,
            (400 + (n * 7919) % 9000)::real AS dur, (300 + (n * 104729) % 3000)::int AS tok
-    FROM generate_series(1, $3) AS n
+    FROM generate_series(CAST(1 AS bigint), CAST($3 AS bigint)) AS n
 ) g
 """
 COLUMNS = [

@@ -126,24 +126,27 @@ class SimulationPanels(PanelBase):
         lo, hi = bucket_window(start, end, WEEK)
         scenario_filter = "AND scenario_id = ANY(:scenarios)" if scenario_ids is not None else ""
         daily_sql = await self.from_source(SCENARIO_DAILY, scenario_filter)
-        # Days (one cell per version and day) combine into weeks exactly: the mean from the
-        # sums, SS = sum(ss) + sum(n (mean_cell - mean_week)^2), stddev_samp = sqrt(SS / (n-1)).
+        # Days (one cell per version and day) combine into weeks in one hash aggregation: the
+        # mean from the sums; SS = sum(ss_i) + (sum(s_i^2 / n_i) - S^2 / N), where the cells'
+        # own SS (exact, from the aggregate) is added to the spread of the cell means, whose
+        # rounding (relative 1e-16) is cut to 0 below 1e-12 of its terms, so a week of equal
+        # scores has a spread of exactly 0. A window for the week's mean sorted the cells twice.
         rows = await self.fetch(
             f"""
-            SELECT scenario_id, week, sum(n)::bigint AS executions,
-                   sum(sum_reliability) / sum(n) AS avg_reliability,
-                   CASE WHEN sum(n) > 1 THEN sqrt(greatest(0,
-                       sum(ss_reliability + n * (sum_reliability / n - grand) ^ 2))
-                       / (sum(n) - 1)) END AS reliability_stddev,
-                   sum(sum_time_ms) / sum(n) AS avg_duration_ms,
-                   sum(timeout_n)::bigint AS timeout_count
+            SELECT scenario_id, week, n::bigint AS executions, s / n AS avg_reliability,
+                   CASE WHEN n > 1 THEN sqrt((ss + CASE
+                       WHEN between_terms - s * s / n <= 1e-12 * between_terms THEN 0
+                       ELSE between_terms - s * s / n END) / (n - 1)) END
+                       AS reliability_stddev,
+                   time_ms / n AS avg_duration_ms, timeouts::bigint AS timeout_count
             FROM (
-                SELECT d.*, time_bucket(INTERVAL '1 week', day) AS week,
-                       sum(sum_reliability) OVER w / sum(n) OVER w AS grand
+                SELECT scenario_id, time_bucket(INTERVAL '1 week', day) AS week,
+                       sum(n) AS n, sum(sum_reliability) AS s, sum(ss_reliability) AS ss,
+                       sum(sum_reliability * sum_reliability / n) AS between_terms,
+                       sum(sum_time_ms) AS time_ms, sum(timeout_n) AS timeouts
                 FROM ({daily_sql}) d
-                WINDOW w AS (PARTITION BY scenario_id, time_bucket(INTERVAL '1 week', day))
-            ) cells
-            GROUP BY 1, 2
+                GROUP BY 1, 2
+            ) weeks
             ORDER BY week DESC, avg_reliability ASC, scenario_id
             """,
             {"start": lo, "end": hi, "scenarios": list(scenario_ids or [])},

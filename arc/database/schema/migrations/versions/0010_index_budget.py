@@ -345,10 +345,23 @@ def _rolled_up(daily: str) -> str:
 def _daily_view(daily: str) -> str:
     visible = "config_version_id IN (SELECT arc_visible_version_ids())"
     body = (
-        f"SELECT * FROM (SELECT * FROM public.{daily} UNION ALL {_rolled_up(daily)}) "
+        f"SELECT * FROM (SELECT * FROM public.{daily} UNION ALL ({_rolled_up(daily)})) "
         f"realtime WHERE {visible}"
     )
     return f"CREATE OR REPLACE VIEW v_{daily} WITH (security_barrier = true) AS {body}"
+
+
+def _alter_policy(name: str, every: str, end_offset: str) -> str:
+    """Change an aggregate's refresh policy in place (alter_job: no job is removed, so none
+    can be running while it is deleted)."""
+    return f"""
+        SELECT alter_job(j.job_id, schedule_interval => INTERVAL '{every}',
+                         config => jsonb_set(j.config, '{{end_offset}}', to_jsonb('{end_offset}'::text)))
+        FROM timescaledb_information.jobs j
+        JOIN timescaledb_information.continuous_aggregates ca
+          ON j.hypertable_name IN (ca.view_name, ca.materialization_hypertable_name)
+        WHERE j.proc_name = 'policy_refresh_continuous_aggregate' AND ca.view_name = '{name}'
+    """
 
 
 def _full_edition() -> bool:
@@ -396,13 +409,15 @@ def upgrade() -> None:
             for name in AGGREGATES:
                 op.execute(f"CALL refresh_continuous_aggregate('{name}', NULL, NULL)")
         for name in AGGREGATES:
+            # First run one interval on: the initial refresh above has just done its work, and
+            # a job started at once could collide with a downgrade right after (the migration
+            # tests walk straight back down).
             op.execute(
                 f"SELECT add_continuous_aggregate_policy('{name}', {HOURLY_POLICY}, "
-                "if_not_exists => true)"
+                "initial_start => now() + INTERVAL '5 minutes', if_not_exists => true)"
             )
         for name in REPOLICIED:
-            op.execute(f"SELECT remove_continuous_aggregate_policy('{name}', if_exists => true)")
-            op.execute(f"SELECT add_continuous_aggregate_policy('{name}', {HOURLY_POLICY})")
+            op.execute(_alter_policy(name, "5 minutes", "00:05:00"))
     else:
         op.execute("SELECT arc_refresh_fallback_aggregates()")
 
@@ -415,8 +430,7 @@ def downgrade() -> None:
             f"ALTER TABLE outcomes SET (timescaledb.compress_orderby = '{COMPRESS_ORDERBY_0003}')"
         )
         for name in REPOLICIED:
-            op.execute(f"SELECT remove_continuous_aggregate_policy('{name}', if_exists => true)")
-            op.execute(f"SELECT add_continuous_aggregate_policy('{name}', {REV_0007.POLICY})")
+            op.execute(_alter_policy(name, "30 minutes", "01:00:00"))
         for daily in ROLLED_UP:
             op.execute(REV_0007._view(daily, True))
             op.execute(
