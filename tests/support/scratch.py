@@ -227,7 +227,8 @@ async def settle_refresh_policies(engine: AsyncEngine) -> None:
         started = (await conn.execute(text("SELECT now()"))).scalar_one()
         for job in jobs:
             await conn.execute(text("SELECT alter_job(:j, next_start => now())"), {"j": job})
-    for _ in range(100):
+    # 11 refresh jobs share the server's background workers with every other database.
+    for _ in range(600):
         async with engine.connect() as conn:
             done = (
                 await conn.execute(

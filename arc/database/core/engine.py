@@ -192,19 +192,26 @@ def _invalidate_unusable_connections(context: ExceptionContext) -> None:
         context.is_disconnect = True
 
 
+def _from_settings(settings: DatabaseSettings) -> dict[str, Any]:
+    """build_engine's arguments every engine of these settings shares."""
+    return {
+        "pool_size": settings.pool_size,
+        "max_overflow": settings.max_overflow,
+        "pool_timeout": settings.pool_timeout,
+        "command_timeout": settings.command_timeout,
+        "connect_timeout": settings.connect_timeout,
+        "server_settings": settings.server_settings,
+        "echo": settings.echo,
+    }
+
+
 def engine_from_settings(settings: DatabaseSettings) -> AsyncEngine:
     return build_engine(
         url=settings.url,
-        pool_size=settings.pool_size,
-        max_overflow=settings.max_overflow,
-        pool_timeout=settings.pool_timeout,
         pool_recycle=settings.pool_recycle,
-        command_timeout=settings.command_timeout,
-        connect_timeout=settings.connect_timeout,
         pgbouncer=settings.pgbouncer,
         application_name=settings.application_name,
-        server_settings=settings.server_settings,
-        echo=settings.echo,
+        **_from_settings(settings),
     )
 
 
@@ -216,16 +223,10 @@ def read_engine_from_settings(settings: DatabaseSettings) -> AsyncEngine | None:
         return None
     return build_engine(
         url=settings.read_url,
-        pool_size=settings.pool_size,
-        max_overflow=settings.max_overflow,
-        pool_timeout=settings.pool_timeout,
-        command_timeout=settings.command_timeout,
-        connect_timeout=settings.connect_timeout,
         pgbouncer=url_wants_pgbouncer(settings.read_url),
         application_name=f"{settings.application_name}-read",
-        server_settings=settings.server_settings,
-        echo=settings.echo,
         fallback_url=settings.url,
+        **_from_settings(settings),
     )
 
 

@@ -464,7 +464,7 @@ class ArcDBClient:
             data["simulation_id"] = execution_id
         if "scenario_id" not in data and data.get("simulation_id") is not None:
             simulation_id = require_uuid(data["simulation_id"], "simulation_id")
-            data["scenario_id"] = await self._only_scenario(simulation_id, data)
+            data["scenario_id"] = await self._only_scenario(simulation_id)
         return await self.record_outcome(data)
 
     # ------------------------------------------------------------------ tool usage, failures
@@ -578,10 +578,11 @@ class ArcDBClient:
             },
             "error_category": category if category in ERROR_CATEGORIES else "system_error",
         }
-        if "scenario_id" in failure:
-            outcome["scenario_id"] = failure.pop("scenario_id")
-        scenario = await self._only_scenario(simulation_id, outcome)
-        outcome["scenario_id"] = scenario
+        outcome["scenario_id"] = (
+            failure.pop("scenario_id")
+            if "scenario_id" in failure
+            else await self._only_scenario(simulation_id)
+        )
         with typed_errors("outcome"):
             row = normalize_outcome(outcome)
         pattern = normalize_failure_pattern(
@@ -590,10 +591,8 @@ class ArcDBClient:
         result = await self.write_bundle([row], (), [pattern], operation="failures.execution")
         return str(result.failure_pattern_ids[0])
 
-    async def _only_scenario(self, simulation_id: uuid.UUID, data: Mapping[str, Any]) -> Any:
-        """`data`'s scenario_id, or the simulation's only scenario (seed 002 §8A)."""
-        if "scenario_id" in data:
-            return data["scenario_id"]
+    async def _only_scenario(self, simulation_id: uuid.UUID) -> str:
+        """The simulation's only scenario (seed 002 §8A leaves scenario_id out)."""
 
         async def work(conn: AsyncConnection) -> list[str] | None:
             return await SimulationRepository(conn).scenario_set(simulation_id)
@@ -695,15 +694,18 @@ __all__ = ["ArcDBClient", "ArcEngine", "ArcEvalDBClient", "BundleResult", "Outco
 
 
 async def _version_of(conn: AsyncConnection, config_or_version: uuid.UUID) -> uuid.UUID:
-    """A configuration id → its latest approved version; a version id stays as it is."""
-    latest = await conn.scalar(
-        text("SELECT latest_version_id FROM configurations WHERE config_id = :id"),
-        {"id": config_or_version},
-    )
-    if latest is None and await conn.scalar(
-        text("SELECT 1 FROM configurations WHERE config_id = :id"), {"id": config_or_version}
-    ):
+    """A configuration id -> its latest approved version; a version id stays as it is."""
+    configuration = (
+        await conn.execute(
+            text("SELECT latest_version_id FROM configurations WHERE config_id = :id"),
+            {"id": config_or_version},
+        )
+    ).first()
+    if configuration is None:
+        return config_or_version
+    if configuration.latest_version_id is None:
         raise ArcValidationError(
             "config_id", "names a configuration without an approved version", value=None
         )
-    return latest if isinstance(latest, uuid.UUID) else config_or_version
+    latest: uuid.UUID = configuration.latest_version_id
+    return latest

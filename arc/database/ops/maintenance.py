@@ -33,7 +33,9 @@ from arc.database.models.aggregates import ALL_AGGREGATES
 log = structlog.get_logger(__name__)
 
 MAINTENANCE_LOCK_KEY = 0x4152_434D  # "ARCM"
-REFRESH_END_OFFSET = timedelta(hours=1)  # the refresh policies' end_offset (0004)
+# The daily aggregates' end_offset (0004/0007), the largest of the refresh policies' (0010's
+# hourly and quarter-hour policies stop 5 minutes before now): a manual refresh stops there.
+REFRESH_END_OFFSET = timedelta(hours=1)
 # How long a refresh waits for a refresh policy running over the same window.
 CONCURRENT_REFRESH_WAIT_S = 120.0
 
@@ -94,7 +96,7 @@ async def refresh_aggregates(
 
     Full edition: refresh_continuous_aggregate per aggregate (it cannot run inside a
     transaction, hence the AUTOCOMMIT connection). The end is clipped to now - 1 hour, the
-    policies' end_offset: materialising the current bucket would move the watermark past rows
+    daily policies' end_offset: materialising the current bucket would move the watermark past rows
     still arriving, which would then wait for the next refresh instead of being read in real
     time. Apache edition: the fallback views are refreshed whole (no partial refresh).
     """

@@ -13,10 +13,6 @@ import asyncio
 import base64
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Sequence
@@ -24,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
@@ -36,73 +31,23 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from arc.database.ingest.client import ArcDBClient
-from tests.conftest import ROOT
 from tests.support.faults import make_config_version, scenario
+from tests.support.served import Served
+from tests.support.served import start as start_service
 
-STARTUP_TIMEOUT = 60.0
 FAST = {"ARC_OTEL_QUIET_S": "0.3", "ARC_OTEL_MAX_AGE_S": "30", "ARC_OTEL_RETRY_AFTER_S": "1"}
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@dataclass
-class Served:
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    @property
-    def traces_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1/traces"
-
-    def post(self, body: bytes, **headers: str) -> httpx.Response:
-        with httpx.Client(trust_env=False, timeout=30.0) as http:
-            return http.post(self.traces_url, content=body, headers=headers)
-
-    def stderr(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self, timeout: float = 60.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=timeout)
 
 
 def start(tmp_path: Path, url: str, **otel: str) -> Served:
     """`arc-db serve --url URL` on a free port with ARC_OTEL_* = FAST | otel; returns once it
     answers."""
-    port = free_port()
-    log = tmp_path / f"serve-{port}.log"
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("ARC_SERVE", "ARC_OTEL", "ARC_DB_")) and k != "TIMESCALE_SERVICE_URL"
     }
     env.update({**FAST, **otel})
-    command = [sys.executable, "-m", "arc.database.cli", "--url", url, "--log-level", "INFO"]
-    command += ["serve", "--port", str(port), "--graceful-timeout", "10"]
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=sink
-        )
-    served = Served(process, port, log)
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"arc-db serve exited {process.returncode}: {served.stderr()}")
-        try:
-            with httpx.Client(trust_env=False, timeout=1.0) as http:
-                if http.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    return served
-        except httpx.TransportError:
-            time.sleep(0.1)
-    served.stop()
-    raise AssertionError(f"arc-db serve did not answer: {served.stderr()}")
+    return start_service(tmp_path, url, "--graceful-timeout", "10", env=env)
 
 
 # ---------------------------------------------------------------------------- the database

@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -26,43 +25,14 @@ from sqlalchemy import Engine, create_engine, text
 
 from arc.database.core.settings import to_psycopg_url
 from tests.conftest import ROOT
+from tests.support.faults import free_port
+from tests.support.served import Served
+from tests.support.served import start as start_service
 from tests.support.topology import on_database, replica_url
 
 __all__ = ["replica_url"]
 
-STARTUP_TIMEOUT = 60.0
 APPLICATION_NAME = "arc-eval-db-serve"  # what the service's connections are called
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (the kernel's pick, released at once)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@dataclass
-class Served:
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def get(self, path: str, timeout: float = 30.0) -> httpx.Response:
-        with httpx.Client(trust_env=False, timeout=timeout) as http:
-            return http.get(self.base + path)
-
-    def stderr(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self, timeout: float = 30.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=timeout)
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -76,28 +46,7 @@ def start(
     tmp_path: Path, url: str, *args: str, port: int | None = None, env: dict[str, str] | None = None
 ) -> Served:
     """`arc-db serve` on a free port; returns once /healthz answers."""
-    port = port or free_port()
-    log = tmp_path / f"serve-{port}.log"
-    command = [sys.executable, "-m", "arc.database.cli", "--url", url, "--log-level", "INFO"]
-    command += ["serve", *args]
-    if "--port" not in args and "ARC_SERVE_PORT" not in (env or {}):
-        command += ["--port", str(port)]
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env or _env(), stdout=subprocess.DEVNULL, stderr=sink
-        )
-    served = Served(process, port, log)
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"arc-db serve exited {process.returncode}: {served.stderr()}")
-        try:
-            if served.get("/healthz", timeout=1.0).status_code == 200:
-                return served
-        except httpx.TransportError:
-            time.sleep(0.1)
-    served.stop()
-    raise AssertionError(f"arc-db serve did not answer: {served.stderr()}")
+    return start_service(tmp_path, url, *args, port=port, env=env or _env())
 
 
 @pytest.fixture

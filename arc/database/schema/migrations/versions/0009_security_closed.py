@@ -48,14 +48,13 @@ Revises: 0008
 Create Date: 2026-12-07
 """
 
-import importlib.util
 import re
 from collections.abc import Sequence
-from pathlib import Path
-from types import ModuleType
 
 import sqlalchemy as sa
 from alembic import op
+
+from arc.database.schema.revisions import earlier_revision
 
 revision: str = "0009"
 down_revision: str | None = "0008"
@@ -63,20 +62,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _revision_module(filename: str) -> ModuleType:
-    """An earlier revision's module: its definitions are what downgrade restores."""
-    spec = importlib.util.spec_from_file_location(
-        f"arc_revision_{filename[:4]}", Path(__file__).with_name(filename)
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-REV_0005 = _revision_module("0005_views_functions.py")
-REV_0006 = _revision_module("0006_security.py")
+REV_0005 = earlier_revision("0005_views_functions.py")
+REV_0006 = earlier_revision("0006_security.py")
 
 HYPERTABLES = ("outcomes", "tool_usage", "failure_patterns")
 DASHBOARD_AGGREGATES = (

@@ -75,13 +75,12 @@ Revises: 0009
 Create Date: 2026-12-08
 """
 
-import importlib.util
 from collections.abc import Sequence
-from pathlib import Path
-from types import ModuleType
 
 from alembic import op
 from sqlalchemy import text
+
+from arc.database.schema.revisions import earlier_revision
 
 revision: str = "0010"
 down_revision: str | None = "0009"
@@ -89,19 +88,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _revision_module(filename: str) -> ModuleType:
-    """An earlier revision's module: its definitions are reused and restored on downgrade."""
-    spec = importlib.util.spec_from_file_location(
-        f"arc_revision_{filename[:4]}", Path(__file__).with_name(filename)
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-REV_0007 = _revision_module("0007_comparison_stats.py")
+REV_0007 = earlier_revision("0007_comparison_stats.py")
 
 # ------------------------------------------------------------------------------ the budget
 # table -> index -> its definition (0002's), which downgrade restores.
