@@ -17,6 +17,7 @@ inside the timed section; the Arc paths also validate every row.
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
 import statistics
@@ -32,6 +33,7 @@ from sqlalchemy import text
 from arc.database.core.settings import to_asyncpg_url
 from arc.database.ingest.client import ArcDBClient
 from arc.database.ingest.recorder import BatchExecutionRecorder
+from arc.database.ingest.validation import normalize_outcome
 from arc.database.ops.provision import drop_database, ensure_database, with_database
 from arc.database.schema import migrate
 from bench.results import figure, half_noise
@@ -143,6 +145,18 @@ async def _single_rows(
     return samples
 
 
+def _validation_us(rows: list[dict[str, Any]], repeats: int = 5) -> float:
+    """CPU microseconds per row of `normalize_outcome` (the best of `repeats` passes: CPU
+    time, so that other processes on the machine move it less than wall time)."""
+    best = math.inf
+    for _ in range(repeats):
+        started = time.process_time()
+        for i, row in enumerate(rows):
+            normalize_outcome(row, i)
+        best = min(best, time.process_time() - started)
+    return best / len(rows) * 1e6
+
+
 async def _timed(label: str, n: int, fn: Callable[[], Awaitable[None]]) -> tuple[str, int, float]:
     started = time.perf_counter()
     await fn()
@@ -211,6 +225,7 @@ async def run(server_url: str, args: Sequence[str] = ()) -> dict[str, Any]:
         size = len(json.dumps(rows[0]["trajectory"]))
         print(f"\ningest: {n:,} outcomes, trajectory about {size:,} bytes, batches of {BATCH:,}")
         results: list[tuple[str, int, float]] = []
+        validation_us = _validation_us(rows[:10_000])
 
         raw = await _connect(url)
         from bench.index_budget import _twin
@@ -291,6 +306,7 @@ async def run(server_url: str, args: Sequence[str] = ()) -> dict[str, Any]:
         f"single row p50: raw asyncpg INSERT {p50['raw']:.3f} ms, record_outcome "
         f"{p50['record_outcome']:.3f} ms ({p50['record_outcome'] / p50['raw']:.2f}x; target <= 2)"
     )
+    print(f"normalize_outcome: {validation_us:.1f} us of CPU a row")
     print(f"reference drift within the run ((a) vs (a2)): {drift:.1%}")
     print("targets: (b) and (c)-1 >= 0.80 x (a); (c)-8 >= 0.80 x (d); (a) >= 0.60 x (e)")
 
@@ -306,6 +322,7 @@ async def run(server_url: str, args: Sequence[str] = ()) -> dict[str, Any]:
         "core_executemany_vs_copy": ratio(rate["(b'') Core executemany"] / ref1),
         "recorder_1_vs_copy": ratio(rate["(c) recorder, 1 producer"] / ref1),
         "recorder_8_vs_copy_8": ratio(rate["(c) recorder, 8 producers"] / ref8),
+        "normalize_outcome_cpu_us": figure(round(validation_us, 1), "us", "lower", 0),
         "raw_copy_rows_per_s": figure(round(ref1), "rows/s", "higher", round(ref1 * drift)),
         "single_row_p50_ratio": figure(
             round(p50["record_outcome"] / p50["raw"], 3),

@@ -2,8 +2,10 @@
 
 `histogram(ln(max(ms, 1)), 0, ln(1e7), 70)`: slot 0 holds values below 1 ms (none, after the
 max), slots 1..70 ten buckets per decade from 1 ms to 10^7 ms, slot 71 everything above. A
-quantile is the geometric midpoint of the bucket that holds the nearest-rank value, so it is
-within a factor of 10^(1/20) = 1.122 (12.2%) of the exact `percentile_disc`. The same rule is
+quantile is the geometric midpoint of the bucket that holds the nearest-rank value, so for a
+true quantile between 1 ms and 10^7 ms (2.8 hours) it is within a factor of 10^(1/20) = 1.122
+(12.2%) of the exact `percentile_disc`. Outside that range the error is not bounded by the
+factor: a quantile below 1 ms reads as 1.12 ms, one above 10^7 ms as 10^7 ms. The same rule is
 the SQL function arc_latency_quantile().
 """
 

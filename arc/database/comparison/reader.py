@@ -98,8 +98,47 @@ async def subjects(
     return found
 
 
-async def scenario_stats(
+_OWNED_VERSIONS = text(
+    """
+    SELECT cv.version_id AS id FROM config_versions cv
+    JOIN configurations c ON c.config_id = cv.config_id
+    WHERE cv.version_id = ANY(:ids) AND c.user_id = :tenant
+    """
+)
+_OWNED_SIMULATIONS = text(
+    """
+    SELECT s.simulation_id AS id FROM simulations s
+    JOIN config_versions cv ON cv.version_id = s.config_version_id
+    JOIN configurations c ON c.config_id = cv.config_id
+    WHERE s.simulation_id = ANY(:ids) AND c.user_id = :tenant
+    """
+)
+
+
+async def check_tenant(
     conn: AsyncConnection,
+    kind: Kind,
+    ids: Sequence[uuid.UUID],
+    fields: Sequence[str],
+    tenant: uuid.UUID,
+) -> None:
+    """Each subject must be the tenant's: explicit, for a role that row-level security does
+    not bind (the owner, app_admin). Another tenant's subject is not found, as under RLS."""
+    query = _OWNED_VERSIONS if kind == "version" else _OWNED_SIMULATIONS
+    owned = {r.id for r in await conn.execute(query, {"ids": list(ids), "tenant": tenant})}
+    for subject_id, field in zip(ids, fields, strict=True):
+        if subject_id not in owned:
+            raise ArcNotFoundError("config_version" if kind == "version" else "simulation", field)
+
+
+# A group whose spread is below this share of its mean's square (variance / mean^2, about)
+# is re-read with the exact two-pass combination: the one-pass between-cell term
+# sum(s_i^2 / n_i) - S^2 / N loses about log10(mean^2 / variance) of float8's 16 digits, so
+# above this share at least 12 remain, beyond the 1e-9 the views must match the raw rows to.
+ONE_PASS_MIN_SPREAD = 1e-4
+
+
+def scenario_stats_query(
     *,
     kind: Kind,
     subject_ids: Sequence[uuid.UUID],
@@ -107,12 +146,11 @@ async def scenario_stats(
     start: datetime | None,
     end: datetime | None,
     scenarios: Sequence[str] | None,
-) -> dict[tuple[uuid.UUID, str], GroupStats]:
-    """(subject, scenario) -> combined statistics over the window [start, end) (whole buckets).
-
-    Cells combine exactly: the mean from the sums; the sum of squared deviations as
-    sum(ss_i) + sum(n_i * (mean_i - mean)^2), without the cancellation of raw sums of squares.
-    """
+    exact: bool = False,
+) -> tuple[str, dict[str, Any]]:
+    """The SQL and parameters of scenario_stats (the tests EXPLAIN it to show which raw rows
+    it reads: none of a materialised bucket). `exact`: the two-pass combination of the cells
+    (a sort and a window), for the groups the one-pass sums cannot give to 1e-9."""
     view, subject, bucket = SOURCES[kind]
     scenario_filter = "AND scenario_id = ANY(:scenarios)" if scenarios is not None else ""
     end_filter = f"AND {bucket} < :end" if end is not None else ""
@@ -120,7 +158,19 @@ async def scenario_stats(
     if metric.column is None:  # counts: one hash aggregation
         sql = f"""
             SELECT {subject} AS subject, scenario_id, sum(n) AS n, sum(success_n) AS success_n,
-                   NULL::float8 AS mean, NULL::float8 AS ss
+                   NULL::float8 AS s, NULL::float8 AS within, NULL::float8 AS q
+            FROM {view} WHERE {where}
+            GROUP BY 1, 2
+        """
+    elif not exact:
+        # One hash aggregation: the sums, the cells' SS and sum(s_i^2 / n_i); the between-cell
+        # SS is q - S^2 / N (see ONE_PASS_MIN_SPREAD for when that is not precise enough).
+        # Measured on the benchmark's 30,000 cells: half the time of the exact form.
+        column = metric.column
+        sql = f"""
+            SELECT {subject} AS subject, scenario_id, sum(n) AS n, sum(success_n) AS success_n,
+                   sum(sum_{column}) AS s, sum(ss_{column}) AS within,
+                   sum(sum_{column} * sum_{column} / n) AS q
             FROM {view} WHERE {where}
             GROUP BY 1, 2
         """
@@ -130,7 +180,7 @@ async def scenario_stats(
         column = metric.column
         sql = f"""
             SELECT subject, scenario_id, sum(n) AS n, sum(success_n) AS success_n,
-                   sum(s) / sum(n) AS mean, sum(ss + n * (s / n - grand) ^ 2) AS ss
+                   sum(s) AS s, sum(ss + n * (s / n - grand) ^ 2) AS within, NULL::float8 AS q
             FROM (
                 SELECT {subject} AS subject, scenario_id COLLATE "C" AS scenario_id, n,
                        success_n, sum_{column} AS s, ss_{column} AS ss,
@@ -146,16 +196,65 @@ async def scenario_stats(
         "end": end,
         "scenarios": list(scenarios or []),
     }
-    result = await conn.execute(text(sql), params)
-    return {
-        (r.subject, r.scenario_id): GroupStats(
-            n=int(r.n),
-            success_n=int(r.success_n),
-            mean=None if metric.is_proportion else float(r.mean),
-            ss=None if metric.is_proportion else float(r.ss),
+    return sql, params
+
+
+def _group(row: Any, metric: Metric) -> tuple[GroupStats, bool]:
+    """The statistics of one result row, and whether the one-pass SS is too imprecise."""
+    n = int(row.n)
+    if metric.is_proportion:
+        return GroupStats(n=n, success_n=int(row.success_n), mean=None, ss=None), False
+    total, within = float(row.s), float(row.within)
+    ss = within
+    imprecise = False
+    if row.q is not None:  # one pass: add the between-cell SS, and judge its precision
+        scale = total * total / n
+        ss = within + max(0.0, float(row.q) - scale)
+        imprecise = ss <= ONE_PASS_MIN_SPREAD * scale
+    return GroupStats(n=n, success_n=int(row.success_n), mean=total / n, ss=ss), imprecise
+
+
+async def scenario_stats(
+    conn: AsyncConnection,
+    *,
+    kind: Kind,
+    subject_ids: Sequence[uuid.UUID],
+    metric: Metric,
+    start: datetime | None,
+    end: datetime | None,
+    scenarios: Sequence[str] | None,
+) -> dict[tuple[uuid.UUID, str], GroupStats]:
+    """(subject, scenario) -> combined statistics over the window [start, end) (whole buckets).
+
+    Cells combine exactly: the mean from the sums; the sum of squared deviations as
+    sum(ss_i) + sum(n_i * (mean_i - mean)^2). One hash aggregation computes the latter as
+    sum(s_i^2 / n_i) - S^2 / N; the scenarios whose spread is too small beside their mean for
+    that to keep its digits (ONE_PASS_MIN_SPREAD) are read again with the two-pass form.
+    """
+
+    def query(only: Sequence[str] | None, exact: bool) -> tuple[str, dict[str, Any]]:
+        return scenario_stats_query(
+            kind=kind,
+            subject_ids=subject_ids,
+            metric=metric,
+            start=start,
+            end=end,
+            scenarios=only,
+            exact=exact,
         )
-        for r in result
-    }
+
+    found: dict[tuple[uuid.UUID, str], GroupStats] = {}
+    imprecise: set[str] = set()
+    sql, params = query(scenarios, False)
+    for row in await conn.execute(text(sql), params):
+        found[(row.subject, row.scenario_id)], redo = _group(row, metric)
+        if redo:
+            imprecise.add(row.scenario_id)
+    if imprecise:
+        sql, params = query(sorted(imprecise), True)
+        for row in await conn.execute(text(sql), params):
+            found[(row.subject, row.scenario_id)], _ = _group(row, metric)
+    return found
 
 
 @dataclass(frozen=True)

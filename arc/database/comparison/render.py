@@ -1,6 +1,7 @@
 """Comparisons, frontiers and change effects as text tables, for the CLI and the demo."""
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from arc.database.comparison.effects import ChangeEffects
 from arc.database.comparison.results import Comparison, ParetoPoint, ScenarioComparison
@@ -10,6 +11,10 @@ _ORDER = {"regression": 0, "improvement": 1, "no_change": 2, "insufficient_data"
 
 def _fmt(value: float | None, spec: str = ".4g") -> str:
     return "-" if value is None else format(value, spec)
+
+
+def _when(moment: datetime | None) -> str:
+    return "open" if moment is None else moment.isoformat(timespec="minutes")
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -41,7 +46,7 @@ def comparison_text(result: Comparison, *, limit: int | None = None) -> str:
         f"{result.metric}: candidate {c.config_name} v{c.version_number} ({c.version_id}) "
         f"against baseline {b.config_name} v{b.version_number} ({b.version_id})",
         f"alpha {result.alpha:g} (Benjamini-Hochberg q-values), min {result.min_samples} "
-        "samples a side",
+        f"samples a side, window {_when(result.window_start)} .. {_when(result.window_end)}",
     ]
     rows = worst_first(result.scenarios)
     shown = rows if limit is None else rows[:limit]

@@ -8,6 +8,31 @@ from typing import Any, Literal
 
 Verdict = Literal["regression", "improvement", "no_change", "insufficient_data"]
 VERDICTS: tuple[Verdict, ...] = ("regression", "improvement", "no_change", "insufficient_data")
+# The keys of `arc-db compare --json` (Comparison.gate_report), exactly as the CI gate promises.
+GATE_KEYS = ("metric", "alpha", "baseline", "candidate", "scenarios", "summary")
+GATE_SCENARIO_KEYS = (
+    "scenario_id",
+    "baseline_n",
+    "candidate_n",
+    "baseline_mean",
+    "candidate_mean",
+    "delta",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "q_value",
+    "verdict",
+)
+GATE_SUMMARY_KEYS = (
+    "regressions",
+    "improvements",
+    "no_change",
+    "insufficient_data",
+    "delta",
+    "ci_low",
+    "ci_high",
+    "verdict",
+)
 
 
 def _num(value: float | None) -> float | None:
@@ -148,6 +173,22 @@ class Comparison:
             "candidate": self.candidate.as_dict(),
             "scenarios": [row.as_dict() for row in self.scenarios],
             "summary": self.summary.as_dict(),
+        }
+
+    def gate_report(self) -> dict[str, Any]:
+        """The one JSON object `arc-db compare --json` prints: exactly GATE_KEYS, each scenario
+        exactly GATE_SCENARIO_KEYS, the summary exactly GATE_SUMMARY_KEYS (`as_dict` has more:
+        standard deviations, the window, the paired test's p-value). `delta` is
+        candidate_mean - baseline_mean; numbers that are not finite are null, so the object is
+        valid JSON."""
+        full = self.as_dict()
+        return {
+            "metric": full["metric"],
+            "alpha": full["alpha"],
+            "baseline": full["baseline"],
+            "candidate": full["candidate"],
+            "scenarios": [{k: row[k] for k in GATE_SCENARIO_KEYS} for row in full["scenarios"]],
+            "summary": {k: full["summary"][k] for k in GATE_SUMMARY_KEYS},
         }
 
 

@@ -28,6 +28,9 @@ from arc.database.core.extras import require
 
 Array = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+# Relative size below which a difference of means or a standard deviation is float8 rounding:
+# far above float8's 1e-16, far below the 6e-8 resolution of the float4 values themselves.
+NOISE = 1e-12
 
 
 def scipy_stats() -> ModuleType:
@@ -59,9 +62,18 @@ def welch(
 
     Where both variances are zero the t statistic is undefined: equal means give p = 1, different
     means p = 0 (a difference with no noise at all), and the interval is the difference itself.
+
+    The values are stored as `real` (float4, 24-bit mantissa) and summed as float8, so a
+    difference or a standard deviation below NOISE times the means is rounding in the sums of
+    constant values, never data: it counts as exactly zero (two constant samples of 0.3 whose
+    means differ in the last bit are equal, not "significantly different").
     """
     st = scipy_stats()
     delta = c_mean - b_mean
+    tiny = NOISE * np.maximum(np.abs(b_mean), np.abs(c_mean))
+    b_var = np.where(np.sqrt(np.maximum(b_var, 0.0)) <= tiny, 0.0, b_var)
+    c_var = np.where(np.sqrt(np.maximum(c_var, 0.0)) <= tiny, 0.0, c_var)
+    delta = np.where(np.abs(delta) <= tiny, 0.0, delta)
     se2_b = b_var / b_n
     se2_c = c_var / c_n
     se = np.sqrt(se2_b + se2_c)
@@ -217,7 +229,7 @@ def paired_effect(deltas: Array, *, level: float) -> PairedEffect:
     mean = float(np.mean(deltas))
     if count < 2:
         return PairedEffect(mean, None, None, None, count)
-    if np.all(deltas == deltas[0]):  # no spread: the effect is exactly this difference
+    if np.ptp(deltas) <= NOISE * np.max(np.abs(deltas)):  # no spread: exactly this difference
         return PairedEffect(mean, mean, mean, 1.0 if mean == 0 else 0.0, count)
     result = scipy_stats().ttest_1samp(deltas, 0.0)
     ci = result.confidence_interval(level)

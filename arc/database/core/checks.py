@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import CheckConstraint, String, Table, UniqueConstraint
 
 from arc.database.core.errors import ArcValidationError
@@ -79,6 +80,15 @@ def check_text(
     pattern: re.Pattern[str] | None = None,
     pattern_text: str | None = None,
 ) -> str | None:
+    if (
+        type(value) is str
+        and pattern is None
+        and value.isascii()  # then valid UTF-8
+        and (max_length is None or len(value) <= max_length)
+        and (min_length is None or len(value) >= min_length)
+        and "\x00" not in value
+    ):
+        return value  # the common case, decided without the rules below
     if value is None:
         if required:
             raise invalid(field, "is required", value, index)
@@ -118,6 +128,13 @@ def check_number(
     maximum: float | None = None,
     exclusive_minimum: bool = False,
 ) -> float | None:
+    if (
+        type(value) is float
+        and (minimum is None or (value > minimum if exclusive_minimum else value >= minimum))
+        and (maximum is None or value <= maximum)
+        and -REAL_MAX <= value <= REAL_MAX  # also false for NaN
+    ):
+        return value  # the common case, decided without the rules below
     if value is None:
         if required:
             raise invalid(field, "is required", value, index)
@@ -156,6 +173,13 @@ def check_int(
     minimum: int | None = None,
     maximum: int | None = None,
 ) -> int | None:
+    if (
+        type(value) is int
+        and -INT32_MAX - 1 <= value <= INT32_MAX
+        and (minimum is None or value >= minimum)
+        and (maximum is None or value <= maximum)
+    ):
+        return value  # the common case, decided without the rules below
     if value is None:
         if required:
             raise invalid(field, "is required", value, index)
@@ -216,10 +240,16 @@ def check_uuid(
         return value
     if isinstance(value, str) and len(value) <= 64:
         try:
-            return uuid.UUID(value)
+            return _parse_uuid(value)
         except ValueError:
             pass
     raise invalid(field, "must be a UUID", value, index)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_uuid(text: str) -> uuid.UUID:
+    """uuid.UUID(text), remembered: the same simulation id arrives with every outcome."""
+    return uuid.UUID(text)
 
 
 def require_uuid(value: Any, field: str, index: int | None = None) -> uuid.UUID:
@@ -388,6 +418,45 @@ def _unsupported(item: Any) -> bool:
     return False
 
 
+def _maybe_non_finite(value: Any) -> bool:
+    """True when `value` holds a float that is NaN or infinite, or a Decimal (which
+    json_default turns into a float that may be either). Only asked when orjson wrote `null`:
+    it writes non-finite floats so, where jsonb and `check_json` must refuse them."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            stack.extend(item)
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return True
+        elif isinstance(item, Decimal):
+            return True
+    return False
+
+
+# orjson hands datetimes and dataclasses to json_default (the same text as json.dumps, and
+# dataclasses refused as before) instead of writing them its own way.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _fast_dumps(value: Any) -> str | None:
+    """The JSON text of `value` by orjson, or None when only the standard path can tell: orjson
+    refuses integers beyond 64 bits (jsonb stores them), non-string keys (json.dumps writes
+    them as strings), lone surrogates, cycles and deep nesting, and writes NaN and infinity as
+    `null` (json.dumps refuses them). None sends the value down the standard path, which
+    accepts or refuses it exactly as before."""
+    try:
+        data = orjson.dumps(value, default=json_default, option=_ORJSON_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError, whatever the cause
+        return None
+    if b"null" in data and _maybe_non_finite(value):
+        return None
+    return data.decode()
+
+
 def check_json(
     value: Any,
     field: str,
@@ -397,7 +466,10 @@ def check_json(
     kind: type | tuple[type, ...] | None = None,
 ) -> JsonText | None:
     """Serialise once, rejecting what jsonb refuses (NaN/infinity, NUL, lone surrogates) and
-    nesting deeper than MAX_JSON_DEPTH; the rule names where the offending value is."""
+    nesting deeper than MAX_JSON_DEPTH; the rule names where the offending value is.
+
+    orjson serialises (several times faster); whatever it cannot vouch for goes through
+    json.dumps, whose errors are the rules (see `_fast_dumps`)."""
     if value is None:
         if required:
             raise invalid(field, "is required", value, index)
@@ -409,8 +481,28 @@ def check_json(
         names = " or ".join(sorted({"object" if k in (dict, Mapping) else "array" for k in kinds}))
         raise invalid(field, f"must be a JSON {names}", type(value).__name__, index)
     deep = f"must not nest deeper than {MAX_JSON_DEPTH} levels"
+    text = _fast_dumps(value)
+    if text is None:
+        text = _standard_dumps(value, field, index, deep)
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _nesting_exceeds(
+        value, MAX_JSON_DEPTH
+    ):
+        raise invalid(field, deep, "<json>", index)
+    if "\\u0000" in text:  # json writes NUL so; a backslash-u written in the data is \\u0000
+        where = _locate(value, _has_nul)
+        if where is not None:
+            raise invalid(field, f"must not contain NUL characters (at {where})", "<json>", index)
+    if not _utf8_ok(text):
+        raise _json_rule(
+            field, "must be valid Unicode (no lone surrogates)", value, index, _lone_surrogate
+        )
+    return JsonText(text)
+
+
+def _standard_dumps(value: Any, field: str, index: int | None, deep: str) -> str:
+    """json.dumps of `value`, its failures turned into the typed rules of check_json."""
     try:
-        text = json.dumps(
+        return json.dumps(
             value,
             default=json_default,
             separators=(",", ":"),
@@ -432,19 +524,6 @@ def check_json(
         raise _json_rule(
             field, f"must be JSON-serialisable ({exc})", value, index, _unsupported
         ) from None
-    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _nesting_exceeds(
-        value, MAX_JSON_DEPTH
-    ):
-        raise invalid(field, deep, "<json>", index)
-    if "\\u0000" in text:  # json writes NUL so; a backslash-u written in the data is \\u0000
-        where = _locate(value, _has_nul)
-        if where is not None:
-            raise invalid(field, f"must not contain NUL characters (at {where})", "<json>", index)
-    if not _utf8_ok(text):
-        raise _json_rule(
-            field, "must be valid Unicode (no lone surrogates)", value, index, _lone_surrogate
-        )
-    return JsonText(text)
 
 
 # ----------------------------------------------------------------------------- text limits
@@ -510,9 +589,14 @@ def text_limits(model: type[Base], column: str) -> tuple[int, int]:
     """(fewest, most) characters the text column `column` of `model` may hold: its CHECK on
     length() if the model has one, capped by what its btree keys and text-search indexes can
     hold (see BTREE_TEXT_BYTES, TSVECTOR_TEXT_CHARS), FREE_TEXT_CHARS otherwise."""
+    return _model_text_limits(model)[column]
+
+
+@functools.cache
+def _model_text_limits(model: type[Base]) -> dict[str, tuple[int, int]]:
     table = model.__table__
     assert isinstance(table, Table)
-    return _text_limits(table)[column]
+    return _text_limits(table)
 
 
 def check_column_text(
@@ -569,6 +653,8 @@ def field_name(key: Any) -> str:
 
 
 def reject_unknown(data: Mapping[Any, Any], allowed: frozenset[str], index: int | None) -> None:
+    if allowed.issuperset(data):
+        return
     unknown = sorted(field_name(k) for k in data if k not in allowed)
     if unknown:
         raise invalid(

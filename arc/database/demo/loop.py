@@ -6,13 +6,18 @@ diff) -> run the candidate on the same scenarios (the canary) -> evaluate_candid
 with the approved version) -> approve it when the canary shows an improvement, no significant
 regression and a cost per execution within the budget over version 1; reject it otherwise.
 A round approves at most one candidate. With `inject_harmful_round`, that round first tries a
-harmful change (the configuration's most used tool removed, temperature 1.9) as if a provider
-had suggested it: the canary must refuse it.
+harmful change as if a provider had suggested it (the surface's own `harmful_change(config)`
+when it has one, else `careless_change`): the canary must refuse it.
+
+After the rounds, version 1 and the final version are evaluated once more on fresh runs (the
+check): the improvement and the cost change are measured there, not on the runs that selected
+the final version (a canary that passed by luck would otherwise count its luck).
 """
 
+import json
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TextIO
@@ -52,6 +57,7 @@ class LoopOptions:
     inject_harmful_round: int | None = None
     seed: int = 11
     target_metric: str = "reliability_score"
+    check: bool = True  # evaluate v1 and the final version again on fresh runs at the end
 
 
 @dataclass
@@ -85,17 +91,35 @@ class LoopReport:
     final_cost: float
     final_version: int
     rounds: list[Round]
+    # the check: v1 and the final version on fresh runs (None without it)
+    check_start: tuple[float, float] | None = None  # (reliability, cost per execution)
+    check_final: tuple[float, float] | None = None
 
     @property
     def improvement(self) -> float:
-        """Relative reliability gain of the approved version over version 1."""
-        return (
-            self.final_reliability / self.start_reliability - 1 if self.start_reliability else 0.0
-        )
+        """Relative reliability gain of the approved version over version 1 (on the check's
+        fresh runs when there was a check)."""
+        start, final = self._pair(0)
+        return final / start - 1 if start else 0.0
 
     @property
     def cost_change(self) -> float:
-        return self.final_cost / self.start_cost - 1 if self.start_cost else 0.0
+        start, final = self._pair(1)
+        return final / start - 1 if start else 0.0
+
+    @property
+    def improvement_in_loop(self) -> float:
+        """The same, from the runs made during the loop (optimistic: they chose the winner)."""
+        if not self.start_reliability:
+            return 0.0
+        return self.final_reliability / self.start_reliability - 1
+
+    def _pair(self, index: int) -> tuple[float, float]:
+        if self.check_start is not None and self.check_final is not None:
+            return self.check_start[index], self.check_final[index]
+        if index == 0:
+            return self.start_reliability, self.final_reliability
+        return self.start_cost, self.final_cost
 
     @property
     def harmful_rejected(self) -> int:
@@ -109,14 +133,38 @@ async def _totals(engine: AsyncEngine, version_id: uuid.UUID) -> tuple[float, fl
     return snap.reliability, snap.cost_per_execution
 
 
-async def inject_harmful(
-    engine: AsyncEngine, config_id: uuid.UUID, config: dict[str, Any], session_id: uuid.UUID
-) -> uuid.UUID:
-    """A recommendation a careless model might write: it passes the rules, not the canary."""
-    tools = [t for t in config.get("tools", []) if isinstance(t, str)]
+def careless_change(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A change a careless model might write, as a merge patch: temperature 1.9, the first tool
+    dropped, and the timeout and max_tokens cut to a tenth and a quarter to "save cost". It
+    passes the configuration rules; on any agent those settings matter to, it hurts."""
     patch: dict[str, Any] = {"temperature": 1.9}
+    tools = [t for t in config.get("tools", []) if isinstance(t, str)]
     if tools:
         patch["tools"] = tools[1:]
+    for key, share, floor in (("timeout_ms", 0.1, 100), ("max_tokens", 0.25, 64)):
+        value = config.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            patch[key] = max(floor, int(value * share))
+    return patch
+
+
+def harmful_change(surface: Any, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The surface's own harmful change when it names one, else `careless_change`."""
+    own = getattr(surface, "harmful_change", None)
+    return dict(own(config)) if callable(own) else careless_change(config)
+
+
+async def inject_harmful(
+    engine: AsyncEngine,
+    config_id: uuid.UUID,
+    config: dict[str, Any],
+    session_id: uuid.UUID,
+    surface: Any = None,
+) -> uuid.UUID:
+    """A recommendation the engine did not write: it passes the rules, not the canary. Its kind
+    is `injected:harmful`, so the engine's track records stay its own."""
+    patch = harmful_change(surface, config)
+    what = ", ".join(f"{k} {json.dumps(v)}" for k, v in patch.items())
     rec_id = uuid.uuid4()
     async with session_factory(engine).begin() as s:
         await s.execute(
@@ -125,13 +173,13 @@ async def inject_harmful(
                 source_type="pattern_analysis",
                 source_id=session_id,
                 recommendation_type="config_change",
-                description="Raise temperature to 1.9 and drop a tool (injected harmful change)",
+                description=f"{what} (injected harmful change)"[:4000],
                 suggested_yaml_changes=to_yaml(patch),
                 impact_estimate={"injected": True},
                 confidence=0.5,
                 config_id=config_id,
                 target_metric="reliability_score",
-                kind="temperature:raised",
+                kind="injected:harmful",
                 evidence={"injected": True},
             )
         )
@@ -196,13 +244,28 @@ async def run_loop(
     start_config: dict[str, Any] | None = None,
     recommender: RecommendationEngine | None = None,
     name: str | None = None,
+    peers: Sequence[Mapping[str, Any]] = (),
+    user: uuid.UUID = LOOP_USER,
 ) -> LoopReport:
+    """The loop on a new configuration of `user` (the tenant). `peers`: other configurations of
+    the same tenant, evaluated once before the loop (their versions are evidence the engine may
+    find: the Pareto position, the settings of a version that dominates this one)."""
     rng = random.Random(options.seed)
     config = dict(start_config or START_CONFIG)
+    suffix = uuid.uuid4().hex[:8]
     async with session_factory(engine).begin() as s:
         created = await ConfigurationManager().create_configuration(
-            s, LOOP_USER, name or f"loop-agent-{uuid.uuid4().hex[:8]}", config
+            s, user, name or f"loop-agent-{suffix}", config
         )
+        peer_versions = [
+            (
+                await ConfigurationManager().create_configuration(
+                    s, user, f"loop-peer-{i + 1}-{suffix}", dict(peer)
+                ),
+                dict(peer),
+            )
+            for i, peer in enumerate(peers)
+        ]
     config_id, version_id, version_number = created.config_id, created.version_id, 1
     recommender = recommender or RecommendationEngine(engine)
 
@@ -218,6 +281,9 @@ async def run_loop(
             label=label,
         )
 
+    first_version, first_config = version_id, dict(config)
+    for i, (peer, peer_config) in enumerate(peer_versions):
+        await run(peer.version_id, peer_config, f"loop peer {i + 1}")
     await run(version_id, config, "loop v1")
     start_rel, start_cost = await _totals(engine, version_id)
     out.write(
@@ -236,7 +302,7 @@ async def run_loop(
         tried = [r["recommendation_id"] for r in listed][: options.candidates_per_round]
         injected: set[uuid.UUID] = set()
         if options.inject_harmful_round == number:
-            harmful = await inject_harmful(engine, config_id, config, analysis.session_id)
+            harmful = await inject_harmful(engine, config_id, config, analysis.session_id, surface)
             injected.add(harmful)
             tried.insert(0, harmful)
         out.write(
@@ -247,8 +313,8 @@ async def run_loop(
         )
         by_id = {r["recommendation_id"]: r for r in listed}
         for rec_id in tried:
-            rec = by_id.get(rec_id, {"description": "injected harmful change", "confidence": 0.5})
-            applied = await recommender.apply_recommendation(rec_id, LOOP_USER)
+            rec = by_id.get(rec_id) or await recommender.get_recommendation(rec_id)
+            applied = await recommender.apply_recommendation(rec_id, user)
             async with session_factory(engine)() as s:
                 info = await ConfigurationManager().get_version(s, applied.version_id)
             await run(
@@ -275,6 +341,7 @@ async def run_loop(
                 review,
                 cost=cand_cost,
                 cost_limit=start_cost * (1 + options.cost_budget) if start_cost else None,
+                actor=user,
             )
             out.write(
                 f"  {'INJECTED ' if attempt.injected else ''}{attempt.description[:110]}\n"
@@ -291,9 +358,34 @@ async def run_loop(
     report = LoopReport(
         config_id, start_rel, start_cost, final_rel, final_cost, version_number, rounds
     )
+    if options.check:
+        check_rng = random.Random(options.seed + 1)
+        checked = []
+        for version, cfg, label in (
+            (first_version, first_config, "loop check v1"),
+            (version_id, config, f"loop check v{version_number}"),
+        ):
+            done = await evaluate_version(
+                api,
+                version_id=version,
+                config=cfg,
+                scenarios=scenarios,
+                repeats=options.repeats,
+                surface=surface,
+                rng=check_rng,
+                label=label,
+            )
+            checked.append((done.mean_reliability, done.cost_per_execution))
+        report.check_start, report.check_final = checked
+        out.write(
+            f"\ncheck on fresh runs ({options.scenarios} scenarios x {options.repeats} runs "
+            f"each): v1 reliability {checked[0][0]:.3f}, cost ${checked[0][1]:.5f}; "
+            f"v{version_number} reliability {checked[1][0]:.3f}, cost ${checked[1][1]:.5f}\n"
+        )
     out.write(
-        f"\nafter {options.rounds} rounds: v{version_number} reliability {final_rel:.3f} "
-        f"({report.improvement:+.1%} over v1), cost per run {report.cost_change:+.1%}; "
-        f"harmful suggestions rejected by the canary: {report.harmful_rejected}\n"
+        f"\nafter {options.rounds} rounds: v{version_number} reliability "
+        f"{report.improvement:+.1%} over v1 (during the loop {report.improvement_in_loop:+.1%}), "
+        f"cost per run {report.cost_change:+.1%}; harmful suggestions rejected by the canary: "
+        f"{report.harmful_rejected}\n"
     )
     return report

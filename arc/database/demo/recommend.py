@@ -20,7 +20,7 @@ from arc.database.comparison.render import comparison_text, table
 from arc.database.configs import ConfigurationManager
 from arc.database.core.engine import session_factory
 from arc.database.demo.evaluation import VersionSnapshot, evaluate_version, version_snapshot
-from arc.database.demo.loop import decide, inject_harmful
+from arc.database.demo.loop import decide, harmful_change, inject_harmful
 from arc.database.demo.surface import ResponseSurface
 from arc.database.ingest.api import ArcAPI
 from arc.database.recommendations import RecommendationEngine
@@ -141,7 +141,7 @@ async def show_recommendation_loop(
     out.write("\nDashboard delta\n" + _delta_table(before, after) + "\n")
 
     current = dict(candidate.parsed_config) if approved else dict(config)
-    harmful = await inject_harmful(engine, config_id, current, analysis.session_id)
+    harmful = await inject_harmful(engine, config_id, current, analysis.session_id, surface)
     bad = await recommender.apply_recommendation(harmful, user)
     async with session_factory(engine)() as s:
         bad_version = await manager.get_version(s, bad.version_id)
@@ -149,7 +149,9 @@ async def show_recommendation_loop(
     bad_review = await recommender.evaluate_candidate(bad.diff_id)
     summary = bad_review.comparison.summary
     out.write(
-        "\nAn injected harmful suggestion (temperature 1.9, a tool removed): canary "
+        "\nAn injected harmful suggestion ("
+        + ", ".join(f"{k} {v}" for k, v in harmful_change(surface, current).items())
+        + f"): canary "
         f"{summary.verdict}, {summary.regressions} scenarios worse"
         + (
             f", mean {summary.delta:+.3f} (paired p={summary.p_value:.2g})"

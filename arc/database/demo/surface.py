@@ -1,6 +1,7 @@
 """A simulated agent: what a configuration scores on a scenario, through a documented response
 surface with noise. Used by `make demo` and `python -m bench loop`; any object with the same
-`run` method can replace it (the loop takes `--surface module:attribute`).
+`run` method can replace it (the loop takes `--surface module:attribute`), and may name the
+change that harms it (`harmful_change(config) -> merge patch`) for the loop's injection.
 
 The default surface, per run of configuration c on scenario s:
 

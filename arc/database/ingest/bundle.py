@@ -16,11 +16,10 @@ transaction, and what the caller is told about it.
 """
 
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import JSONB
@@ -36,7 +35,7 @@ from arc.database.repositories import (
     SimulationRepository,
     ToolUsageRepository,
 )
-from arc.database.repositories.base import InsertReport, Key, Row
+from arc.database.repositories.base import InsertReport, Key, Row, row_rejection
 from arc.database.repositories.simulations import (
     OPEN_SIMULATION_STATUSES,
     SCENARIO_STATUS_FOR_OUTCOME,
@@ -45,17 +44,28 @@ from arc.database.repositories.simulations import (
 TABLES = ("outcomes", "tool_usage", "failure_patterns")
 
 
-@contextmanager
-def typed_errors(field: str, index: int | None = None) -> Iterator[None]:
+class typed_errors:
     """Any unexpected exception while handling one input becomes ArcValidationError naming
-    `field`: one odd row must never surface as an untyped error or sink its neighbours."""
-    try:
-        yield
-    except ArcDatabaseError:
-        raise
-    except Exception as exc:
+    `field`: one odd row must never surface as an untyped error or sink its neighbours.
+    (A class, not @contextmanager: it wraps every row of a batch, and a generator-based
+    context manager cost more than the checks it guards.)"""
+
+    __slots__ = ("field", "index")
+
+    def __init__(self, field: str, index: int | None = None) -> None:
+        self.field = field
+        self.index = index
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, _tb: object
+    ) -> Literal[False]:
+        if exc is None or isinstance(exc, ArcDatabaseError) or not isinstance(exc, Exception):
+            return False
         raise ArcValidationError(
-            field, f"could not be processed ({type(exc).__name__}: {exc})", index=index
+            self.field, f"could not be processed ({type(exc).__name__}: {exc})", index=self.index
         ) from exc
 
 
@@ -246,6 +256,58 @@ def _id_of(data: Any) -> uuid.UUID | None:
 # ----------------------------------------------------------------------------- transaction
 
 
+def finished_simulation(status: str) -> ArcIntegrityError:
+    """The refusal of an outcome whose simulation has finished."""
+    return ArcIntegrityError(
+        "simulation_id",
+        f"refers to a {status} simulation: outcomes are refused once it has finished",
+        table="outcomes",
+    )
+
+
+def writes_in_one_statement(bundle: Prepared) -> bool:
+    """True for a bundle that `write_one` writes: one valid outcome, alone, without an
+    embedding and with a time of its own (none to look up), whose progress advances."""
+    rows = bundle.rows
+    return (
+        len(rows["outcomes"]) == 1
+        and rows["outcomes"][0] is not None
+        and not rows["tool_usage"]
+        and not rows["failure_patterns"]
+        and not bundle.resolve_times
+        and 0 in bundle.progress
+        and rows["outcomes"][0].get("trajectory_embedding") is None
+    )
+
+
+async def write_one(conn: AsyncConnection, bundle: Prepared) -> BundleResult:
+    """`write_rows` of a bundle that `writes_in_one_statement` (on_invalid="raise"), in one
+    statement: the same checks, locks, errors and progress, one round trip instead of four
+    (the statement is atomic, so the connection may be in autocommit)."""
+    row = bundle.rows["outcomes"][0]
+    assert row is not None
+    progress = bundle.progress[0]
+    try:
+        status, inserted, advanced = await OutcomeRepository(conn).record_one(
+            row,
+            scenario_status=SCENARIO_STATUS_FOR_OUTCOME[row["status"]],
+            started_at=progress["started_at"],
+        )
+    except Exception as exc:  # wrapped by SQLAlchemy, or the driver's own (see record_one)
+        error = row_rejection(exc)
+        if error is None:
+            raise
+        raise _located(error, "outcomes", 0) from exc
+    if status is not None and status not in OPEN_SIMULATION_STATUSES:
+        raise _located(finished_simulation(status), "outcomes", 0)
+    return BundleResult(
+        outcome_ids=[str(row["outcome_id"])],
+        inserted=int(inserted),
+        duplicates=int(not inserted),
+        scenarios_advanced=int(advanced),
+    )
+
+
 def _key(row: Row) -> Key:
     return (row["outcome_id"], row["execution_time"])
 
@@ -297,11 +359,7 @@ async def write_rows(
     for i, row in live.items():
         status = statuses.get(row["simulation_id"])
         if status is not None and status not in OPEN_SIMULATION_STATUSES:
-            rejected["outcomes"][i] = ArcIntegrityError(
-                "simulation_id",
-                f"refers to a {status} simulation: outcomes are refused once it has finished",
-                table="outcomes",
-            )
+            rejected["outcomes"][i] = finished_simulation(status)
     if strict:
         _raise_first(rejected)
 

@@ -40,7 +40,9 @@ from arc.database.ingest.bundle import (
     OutcomeIds,
     prepare_bundle,
     typed_errors,
+    write_one,
     write_rows,
+    writes_in_one_statement,
 )
 from arc.database.ingest.client_health import ClientHealth
 from arc.database.ingest.validation import (
@@ -123,10 +125,19 @@ class ArcDBClient:
         work: Callable[[AsyncConnection], Awaitable[T]],
         *,
         write: bool = True,
+        autocommit: bool = False,
     ) -> T:
-        """Run `work` in one transaction, re-running the whole transaction on transient errors."""
+        """Run `work` in one transaction, re-running the whole transaction on transient errors.
+        `autocommit`: `work` sends one statement, atomic by itself, outside any transaction
+        (see OutcomeRepository.record_one): no BEGIN and COMMIT round trips."""
 
         async def attempt() -> T:
+            if autocommit:
+                async with self.engine.connect() as conn:
+                    result = await work(conn)
+                    if conn.in_transaction():  # it would be rolled back on close
+                        raise RuntimeError(f"{name}: autocommit work began a transaction")
+                    return result
             if write:
                 async with self.engine.begin() as conn:
                     return await work(conn)
@@ -372,11 +383,14 @@ class ArcDBClient:
         )
         if on_invalid == "raise":
             prepared.raise_first()
+        one = on_invalid == "raise" and method == "values" and writes_in_one_statement(prepared)
 
         async def work(conn: AsyncConnection) -> BundleResult:
+            if one:
+                return await write_one(conn, prepared)
             return await write_rows(conn, prepared, on_invalid=on_invalid, method=method)
 
-        result = await self.run(operation, work)
+        result = await self.run(operation, work, autocommit=one)
         if self.enable_monitoring:
             self.metrics.record_rows(result.inserted, result.duplicates, len(result.rejected))
         log.info(

@@ -1,7 +1,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Index, text
+from sqlalchemy import BigInteger, CheckConstraint, Index, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from arc.database.models.base import Base
@@ -16,6 +16,7 @@ class LLMRecommendationSession(Base):
     __table_args__ = (
         CheckConstraint("total_outcomes_analyzed >= 0", name="outcomes_non_negative"),
         CheckConstraint("analysis_cost_usd >= 0", name="cost_non_negative"),
+        CheckConstraint("input_tokens >= 0 AND output_tokens >= 0", name="tokens_non_negative"),
         CheckConstraint(
             "session_status IN ('running', 'completed', 'failed')", name="session_status_allowed"
         ),
@@ -38,6 +39,9 @@ class LLMRecommendationSession(Base):
     patterns_identified: Mapped[int | None] = mapped_column(server_default=text("0"))
     recommendations_generated: Mapped[int | None] = mapped_column(server_default=text("0"))
     analysis_cost_usd: Mapped[float | None] = mapped_column(server_default=text("0"))
+    # the provider's prompt and completion tokens (revision 0011; 0 offline)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    output_tokens: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     session_status: Mapped[str | None] = mapped_column(server_default=text("'completed'"))
     error_message: Mapped[str | None]
     created_at: Mapped[datetime | None] = mapped_column(server_default=text("now()"))

@@ -36,6 +36,7 @@ from typing import Any
 import structlog
 import yaml
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from arc.database.analytics import backfill
@@ -44,7 +45,7 @@ from arc.database.comparison import Comparison, VersionComparator
 from arc.database.configs import Candidate, ConfigurationManager, Decision, VersionResult
 from arc.database.core.checks import require_uuid
 from arc.database.core.engine import session_factory
-from arc.database.core.errors import ArcNotFoundError, ArcValidationError
+from arc.database.core.errors import ArcNotFoundError, ArcValidationError, sqlstate_of
 from arc.database.core.tenancy import acting_as
 from arc.database.models.recommendation import TARGET_METRICS
 from arc.database.recommendations import evidence
@@ -61,13 +62,14 @@ from arc.database.recommendations.prompt import (
     prompt_hash,
 )
 from arc.database.recommendations.providers import model_from_env, provider_from_env
-from arc.database.recommendations.providers.base import LLMProvider
+from arc.database.recommendations.providers.base import LLMProvider, LLMResponse
 from arc.database.recommendations.suggestions import Suggestion, check_answer
 from arc.database.repositories import config_versions as config_repo
 from arc.database.repositories import recommendations as repo
 
 log = structlog.get_logger("arc.database.recommendations")
 EVIDENCE_SHAPE_VERSION = 1
+INSUFFICIENT_PRIVILEGE = "42501"
 
 
 @dataclass(frozen=True)
@@ -215,12 +217,11 @@ class RecommendationEngine:
                 prompt_template_version=PROMPT_TEMPLATE_VERSION,
             )
         if cluster_failures:
-            await backfill.cluster_failures(
-                self.engine, HashingEmbeddingProvider(), batch_size=500, max_rows=5000
-            )
+            await self._cluster_failures()
         started = time.perf_counter()
         pack: evidence.EvidencePack | None = None
         request_hash: str | None = None
+        response: LLMResponse | None = None
         try:
             async with self._transaction() as s:
                 conn = await s.connection()
@@ -239,7 +240,9 @@ class RecommendationEngine:
         except (ArcValidationError, ArcNotFoundError):
             raise
         except Exception as exc:  # provider or answer failure: recorded on the session
+            # an answer that is not the schema's JSON was still paid for: its cost is kept
             message = f"{type(exc).__name__}: {exc}"[:2000]
+            spent = max(0.0, response.cost_usd) if response else 0.0
             async with self._transaction() as s:
                 await repo.finish_session(
                     s,
@@ -247,11 +250,23 @@ class RecommendationEngine:
                     status="failed",
                     total_outcomes=pack.outcomes if pack else 0,
                     patterns=len(pack.items) if pack else 0,
+                    cost_usd=spent,
+                    input_tokens=response.input_tokens if response else 0,
+                    output_tokens=response.output_tokens if response else 0,
                     error_message=message,
+                    llm_model=response.model if response else None,
                 )
             log.warning("recommendations.session_failed", session_id=str(session_id), error=message)
             return AnalysisResult(
-                session_id, "failed", (), prompt_hash=request_hash, error_message=message
+                session_id,
+                "failed",
+                (),
+                model=response.model if response else None,
+                cost_usd=spent,
+                input_tokens=response.input_tokens if response else 0,
+                output_tokens=response.output_tokens if response else 0,
+                prompt_hash=request_hash,
+                error_message=message,
             )
         reasons = tuple(f"{d.index}: {d.reason}" for d in dropped)
         for reason in reasons:
@@ -261,11 +276,14 @@ class RecommendationEngine:
         async with self._transaction() as s:
             records = await track_records(s, pack.user_id)
             rows: list[dict[str, Any]] = []
-            for suggestion in suggestions:
+            # equal confidences keep the provider's order: the listing puts the older first
+            stamp = datetime.now(UTC)
+            for rank, suggestion in enumerate(suggestions):
                 record = records.get(suggestion.kind)
                 rows.append(
                     {
                         "recommendation_id": uuid.uuid4(),
+                        "created_at": stamp + timedelta(microseconds=rank),
                         "source_type": "time_series_analysis",
                         "source_id": session_id,
                         "recommendation_type": suggestion.recommendation_type,
@@ -298,6 +316,8 @@ class RecommendationEngine:
                 patterns=len(pack.items),
                 recommendations=len(rows),
                 cost_usd=max(0.0, response.cost_usd),
+                input_tokens=response.input_tokens,
+                output_tokens=response.output_tokens,
                 error_message=("dropped: " + "; ".join(reasons))[:2000] if reasons else None,
                 llm_model=response.model,
             )
@@ -322,6 +342,19 @@ class RecommendationEngine:
             prompt_hash=request_hash,
             evidence_items=len(pack.items),
         )
+
+    async def _cluster_failures(self) -> None:
+        """Cluster the failures not clustered yet, so the evidence sees recurring ones. That is
+        the owner's job (it writes every tenant's failure_patterns): on a tenant role, which
+        may not, the evidence uses the clusters the job has left."""
+        try:
+            await backfill.cluster_failures(
+                self.engine, HashingEmbeddingProvider(), batch_size=500, max_rows=5000
+            )
+        except DBAPIError as exc:
+            if sqlstate_of(exc) != INSUFFICIENT_PRIVILEGE:
+                raise
+            log.info("recommendations.clustering_skipped", reason="a tenant role may not cluster")
 
     # ------------------------------------------------------------------ the candidate
     async def apply_recommendation(self, recommendation_id: Any, applied_by: Any) -> ApplyResult:

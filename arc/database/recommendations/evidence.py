@@ -13,18 +13,32 @@ a supported change improves the target metric. The kinds:
 - `timeouts` / `transient_tool_errors`: a failure mode that a longer timeout or another retry
   addresses is real (one-sided binomial test that its share exceeds 2%: p = 1 - p-value);
 - `change_effect`: what the same kind of change did across the tenant's configurations
-  (p = (improvements + 1) / (changes + 2));
+  (p = (improvements + 1) / (changes + 2)); one that regressed more often contradicts itself,
+  for a number from the mildest level at which it regressed;
 - `pareto`: a version that dominates this one and how its configuration differs
   (p = Phi(z) of the reliability difference). It is joint: it backs adopting all of the
   dominating configuration's differences together, not any one of them alone (the
   dominance says nothing about which difference made it);
-- `history`: this configuration's rejected or regressing changes (contradicts repeating them);
-- `untested_lever`: a number of the configuration that has never been moved in a direction
-  (p = 0.5: nothing is known). It supports an experiment the canary will measure; providers
-  rank it after everything the data backs, and once tried it is history, not a lever;
+- `history`: this configuration's changes not to repeat: a canary regressed, a person rejected
+  it without a canary, it was rejected although its canary improved the metric (refused for
+  what the metric does not show, such as cost), or its canary against this very version showed
+  no significant improvement (another canary on the same baseline would be another draw);
+- `untested_lever`: a number of the configuration, moved one documented step (levers.py) in a
+  direction no change of this configuration has tried up to that level (p = 0.5: nothing is
+  known). It supports an experiment the canary will measure; providers rank it after
+  everything the data backs;
 - `failure_cluster` and `tool`: which failures recur under which versions, and which later
   version made them disappear; tool success rates (context for the above, supporting nothing
   on their own).
+
+A number's support or contradiction may carry a level (Support): evidence backs a move up to
+the level it saw, and harm seen at a level contradicts that level and beyond, never a smaller
+step (a temperature that regressed at 1.9 says nothing about 0.9). Nothing here prefers a
+direction: each one comes from the data, or from an experiment the canary then judges.
+
+The evidence reads the outcomes through the tenant views (v_outcomes, v_failure_patterns,
+v_tool_usage), so it works under row-level security as a tenant role and sees everything as the
+owner.
 """
 
 import math
@@ -39,37 +53,82 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from arc.database.comparison import VersionComparator
 from arc.database.comparison.effects import changed_keys
-from arc.database.configs.manager import overall_direction, shows_regression
+from arc.database.configs.manager import HIGHER_IS_BETTER, overall_direction, shows_regression
 from arc.database.configs.parsing import change_summary
 from arc.database.core.errors import ArcNotFoundError
 from arc.database.core.extras import require
+from arc.database.recommendations import levers
 
 FAILURE_FLOOR = 0.02  # a failure mode below 2% of runs is not worth a change
 TRANSIENT = r"(429|50[0-9]|unavailable|rate.?limit|temporar|timed? ?out|connection reset)"
 
 
+NUMERIC = ("raised", "lowered")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
 class Support:
-    """A change, in the words of change effects: key, direction, and (for lists, sets) value."""
+    """A change, in the words of change effects: key, direction, and a value. For a list or a
+    value set, added or removed, the value is which; for a number raised or lowered, it is a
+    level (None: any level).
+
+    As a support, a level is how far the evidence backs the move: up to the level it saw (a
+    dominating version's setting, the step an experiment would try). As a contradiction, a
+    level is where harm was seen: moving the number to that level or beyond is contradicted, a
+    smaller step is not (a temperature that regressed at 1.9 says nothing about 0.9)."""
 
     key: str
     direction: str
     value: Any = None
 
     def matches(self, key: str, direction: str, value: Any) -> bool:
-        """Same key and direction; for a value set, added or removed, the same value (for
-        raised / lowered, `value` is only the level the evidence saw, a target to move to)."""
-        return (
-            self.key == key
-            and self.direction == direction
-            and (self.value is None or direction in ("raised", "lowered") or self.value == value)
-        )
+        """As a support: the same key and direction; the same value for a value set, added or
+        removed; for a number, a move no further than the level, when there is one."""
+        return self._covers(key, direction, value, beyond=False)
+
+    def blocks(self, key: str, direction: str, value: Any) -> bool:
+        """As a contradiction: the same key and direction; the same value for a value set,
+        added or removed; for a number, a move to the level or beyond (any move without a
+        level on either side)."""
+        return self._covers(key, direction, value, beyond=True)
+
+    def _covers(self, key: str, direction: str, value: Any, *, beyond: bool) -> bool:
+        """Whether this item speaks for the move: for a number with a level, a move up to the
+        level (`beyond` False) or from the level on (`beyond` True), in its direction."""
+        if self.key != key or self.direction != direction:
+            return False
+        if self.value is None:
+            return True
+        if direction in NUMERIC:
+            if not (_number(self.value) and _number(value)):
+                return True
+            further = value > self.value if direction == "raised" else value < self.value
+            return bool(value == self.value or further == beyond)
+        return bool(self.value == value)
 
     def contradicted_by(self, contradictions: Sequence["Support"]) -> bool:
-        return any(c.matches(self.key, self.direction, self.value) for c in contradictions)
+        return any(c.blocks(self.key, self.direction, self.value) for c in contradictions)
 
     def as_dict(self) -> dict[str, Any]:
         return {"key": self.key, "direction": self.direction, "value": self.value}
+
+    @classmethod
+    def of(cls, raw: Mapping[str, Any]) -> "Support":
+        return cls(str(raw.get("key")), str(raw.get("direction")), raw.get("value"))
+
+
+def move_value(direction: str, before: Any, after: Any) -> Any:
+    """What identifies a move beyond its key and direction: the value set, added or removed,
+    or the level a number moved to."""
+    if direction in ("set", "added", *NUMERIC):
+        return after
+    if direction == "removed":
+        return before
+    return None
 
 
 @dataclass
@@ -203,7 +262,7 @@ _SCENARIOS = text(
            count(*) FILTER (WHERE t.capped AND o.status = 'success') AS capped_success,
            avg(o.reliability_score::float8) FILTER (WHERE t.capped) AS capped_reliability,
            sc.expected_tools
-    FROM outcomes o
+    FROM v_outcomes o
     JOIN simulations s ON s.simulation_id = o.simulation_id
     JOIN scenarios sc ON sc.scenario_id = o.scenario_id
     CROSS JOIN LATERAL (
@@ -223,8 +282,8 @@ _TRANSIENT = text(
            (array_agg(DISTINCT fp.pattern_cluster_id)
                FILTER (WHERE fp.pattern_cluster_id IS NOT NULL))[1:5] AS clusters,
            (array_agg(fp.error_message))[1:3] AS samples
-    FROM failure_patterns fp
-    JOIN outcomes o ON o.outcome_id = fp.outcome_id AND o.execution_time = fp.execution_time
+    FROM v_failure_patterns fp
+    JOIN v_outcomes o ON o.outcome_id = fp.outcome_id AND o.execution_time = fp.execution_time
     JOIN simulations s ON s.simulation_id = o.simulation_id
     WHERE s.config_version_id = :version_id
       AND fp.execution_time >= :start AND fp.execution_time < :end
@@ -235,8 +294,8 @@ _CLUSTERS = text(
     """
     SELECT fp.pattern_cluster_id AS cluster_id, fp.failure_category,
            min(fp.error_message) AS sample, cv.version_number, count(*) AS n
-    FROM failure_patterns fp
-    JOIN outcomes o ON o.outcome_id = fp.outcome_id AND o.execution_time = fp.execution_time
+    FROM v_failure_patterns fp
+    JOIN v_outcomes o ON o.outcome_id = fp.outcome_id AND o.execution_time = fp.execution_time
     JOIN simulations s ON s.simulation_id = o.simulation_id
     JOIN config_versions cv ON cv.version_id = s.config_version_id
     WHERE cv.config_id = :config_id AND fp.pattern_cluster_id IS NOT NULL
@@ -247,7 +306,7 @@ _CLUSTERS = text(
 _VERSION_RUNS = text(
     """
     SELECT cv.version_number, count(*) AS n
-    FROM outcomes o
+    FROM v_outcomes o
     JOIN simulations s ON s.simulation_id = o.simulation_id
     JOIN config_versions cv ON cv.version_id = s.config_version_id
     WHERE cv.config_id = :config_id AND o.execution_time >= :start AND o.execution_time < :end
@@ -257,8 +316,8 @@ _VERSION_RUNS = text(
 _TOOLS = text(
     """
     SELECT t.tool_name, count(*) AS uses, avg(t.success_rate) AS success_rate
-    FROM tool_usage t
-    JOIN outcomes o ON o.outcome_id = t.outcome_id AND o.execution_time = t.execution_time
+    FROM v_tool_usage t
+    JOIN v_outcomes o ON o.outcome_id = t.outcome_id AND o.execution_time = t.execution_time
     JOIN simulations s ON s.simulation_id = o.simulation_id
     WHERE s.config_version_id = :version_id
       AND t.execution_time >= :start AND t.execution_time < :end
@@ -267,8 +326,10 @@ _TOOLS = text(
 )
 _HISTORY = text(
     """
-    SELECT d.diff_id, d.approval_status, d.change_summary, d.evaluation
+    SELECT d.diff_id, d.approval_status, d.change_summary, d.evaluation, d.version_before,
+           r.realised_hit
     FROM config_diffs d
+    LEFT JOIN recommendations r ON r.recommendation_id = d.recommendation_id
     WHERE d.config_id = :config_id
       AND (d.approval_status = 'rejected' OR d.evaluation IS NOT NULL)
     ORDER BY d.created_at DESC LIMIT 50
@@ -327,10 +388,14 @@ async def gather(
     effects = await comparator.change_effects(
         metric=target_metric, since=start, until=end, user_id=target.user_id
     )
-    _change_effects(pack, effects.effects)
+    _change_effects(pack, effects.effects, effects.changes)
     await _pareto(pack, conn, comparator)
     _history(pack, (await conn.execute(_HISTORY, {"config_id": config_id})).all())
-    tried = [r.change_summary for r in await conn.execute(_TRIED, {"config_id": config_id})]
+    tried = [
+        move
+        for r in await conn.execute(_TRIED, {"config_id": config_id})
+        for move in changed_keys(r.change_summary)
+    ]
     _untested_levers(pack, tried)
     await _clusters(pack, conn)
     _tools(pack, (await conn.execute(_TOOLS, window)).all())
@@ -474,10 +539,46 @@ def _transient(pack: EvidencePack, row: Any) -> None:
 OPPOSITE = {"raised": "lowered", "lowered": "raised", "enabled": "disabled", "disabled": "enabled"}
 
 
-def _change_effects(pack: EvidencePack, effects: Sequence[Any]) -> None:
+def _worse(metric: str, delta: Any) -> bool:
+    return _number(delta) and (delta < 0 if metric in HIGHER_IS_BETTER else delta > 0)
+
+
+def _harm_level(
+    effect: Any, changes: Mapping[uuid.UUID, Any], metric: str, alpha: float = 0.05
+) -> Any:
+    """For a number raised or lowered: the mildest level at which a change of this kind made
+    the metric significantly worse (its contradiction starts there), else None (any move)."""
+    if effect.direction not in NUMERIC:
+        return None
+    levels = []
+    for diff_id in effect.diff_ids:
+        change = changes.get(diff_id)
+        if change is None:
+            continue
+        summary = change.summary
+        significant = summary.regressions > 0 or (
+            summary.p_value is not None and summary.p_value <= alpha
+        )
+        if not (significant and _worse(metric, summary.delta)):
+            continue
+        levels += [
+            after
+            for key, direction, _, after in change.changes
+            if key == effect.key and direction == effect.direction and _number(after)
+        ]
+    if not levels:
+        return None
+    return min(levels) if effect.direction == "raised" else max(levels)
+
+
+def _change_effects(
+    pack: EvidencePack, effects: Sequence[Any], changes: Sequence[Any] = ()
+) -> None:
     """A kind of change that improved more often than it regressed supports doing it again and
     contradicts the opposite move (stepping a number back); one that regressed more often
-    contradicts itself."""
+    contradicts itself: for a number, from the mildest level at which it regressed (a smaller
+    step stays open)."""
+    by_diff = {c.diff_id: c for c in changes}
     for e in effects:
         decided = e.improvements + e.regressions
         if decided == 0:
@@ -487,9 +588,11 @@ def _change_effects(pack: EvidencePack, effects: Sequence[Any]) -> None:
         opposite = (
             [Support(e.key, OPPOSITE[e.direction])] if better and e.direction in OPPOSITE else []
         )
+        level = None if better else _harm_level(e, by_diff, pack.target_metric)
         pack.add(
             "change_effect",
-            e.describe(pack.target_metric),
+            e.describe(pack.target_metric)
+            + (f" (the mildest that regressed went to {level})" if level is not None else ""),
             {
                 "key": e.key,
                 "direction": e.direction,
@@ -499,12 +602,15 @@ def _change_effects(pack: EvidencePack, effects: Sequence[Any]) -> None:
                 "regressions": e.regressions,
                 "no_change": e.no_change,
                 "median_delta": e.median_delta,
+                "regressed_from": level,
                 "diff_ids": [str(d) for d in e.diff_ids[:20]],
             },
             p_improve=(e.improvements + 1) / (e.changes + 2),
             expected_delta=e.median_delta if better else None,
             supports=[support] if better else [],
-            contradicts=opposite if better else [support],
+            contradicts=opposite
+            if better
+            else [Support(e.key, e.direction, level if level is not None else e.value)],
         )
 
 
@@ -541,17 +647,41 @@ async def _pareto(pack: EvidencePack, conn: AsyncConnection, comparator: Version
     )
 
 
+def _improved(row: Any) -> bool:
+    """The canary showed the change improving the metric with no significant regression (the
+    recommendation's realised hit, or the recorded comparison for a change made by hand)."""
+    if row.realised_hit is not None:
+        return bool(row.realised_hit)
+    evaluation = row.evaluation or {}
+    summary = evaluation.get("summary") or {}
+    return not shows_regression(evaluation) and (
+        int(summary.get("improvements") or 0) > 0 or overall_direction(evaluation) == "better"
+    )
+
+
 def _history(pack: EvidencePack, rows: Sequence[Any]) -> None:
-    """This configuration's changes whose canary regressed, or that a person rejected without
-    a canary: they contradict repeating the same change. A change rejected only for lack of a
-    significant improvement contradicts nothing (it may be tried again on more data), and
-    neither does one whose canary improved the mean significantly while a scenario regressed:
-    with many scenarios improving, the false discovery rate leaves room for a false regression,
-    and the next canary will tell."""
+    """This configuration's changes that it should not repeat: those whose canary regressed,
+    those a person rejected without a canary, those rejected although their canary improved
+    the metric (the decision weighed what the metric does not show: cost, latency, policy), and
+    those whose canary against this very version showed no significant improvement (another
+    canary on the same baseline would only be another draw of the same test; once the approved
+    version changes, the change may be tried again). For a number the contradiction starts at
+    the level it moved to: a smaller step stays open. A change whose canary improved the mean
+    significantly while a scenario regressed contradicts nothing: with many scenarios
+    improving, the false discovery rate leaves room for a false regression, and the next canary
+    will tell."""
     for r in rows:
         changes = changed_keys(r.change_summary)
         regressed = shows_regression(r.evaluation)
-        if not changes or not (regressed or (r.approval_status == "rejected" and not r.evaluation)):
+        rejected = r.approval_status == "rejected"
+        evaluated = bool(r.evaluation)
+        improved = evaluated and not regressed and _improved(r)
+        refused_gain = rejected and improved
+        same_baseline = rejected and evaluated and not regressed and not improved
+        same_baseline = same_baseline and r.version_before == pack.version_id
+        if not changes or not (
+            regressed or refused_gain or same_baseline or (rejected and not evaluated)
+        ):
             continue
         summary = (r.evaluation or {}).get("summary") or {}
         mixed = regressed and overall_direction(r.evaluation) == "better"
@@ -562,23 +692,30 @@ def _history(pack: EvidencePack, rows: Sequence[Any]) -> None:
             )
             if mixed:
                 what += " (significantly better overall: it may be tried again)"
+        elif refused_gain:
+            what = " although its canary improved the metric (refused for another reason)"
+        elif same_baseline:
+            what = (
+                f": its canary against this version (v{pack.version_number}) showed no "
+                "significant improvement"
+            )
         else:
             what = " by a person"
         pack.add(
             "history",
-            f"an earlier change of this configuration was {r.approval_status}{what}",
+            f"an earlier change of this configuration was {r.approval_status}{what}: "
+            + ", ".join(f"{k} {d} {move_value(d, b, a)}" for k, d, b, a in changes)[:200],
             {
                 "diff_id": str(r.diff_id),
                 "approval_status": r.approval_status,
                 "metric": (r.evaluation or {}).get("metric"),
                 "summary": summary,
+                "changes": [[k, d, b, a] for k, d, b, a in changes][:20],
+                "same_baseline": same_baseline,
             },
             contradicts=[]
             if mixed
-            else [
-                Support(k, d, a if d in ("set", "added") else b if d == "removed" else None)
-                for k, d, b, a in changes
-            ],
+            else [Support(k, d, move_value(d, b, a)) for k, d, b, a in changes],
         )
 
 
@@ -587,28 +724,38 @@ def _history(pack: EvidencePack, rows: Sequence[Any]) -> None:
 LEVER_ORDER = ("temperature", "top_p", "max_tokens", "retries", "timeout_ms")
 
 
-def _untested_levers(pack: EvidencePack, tried_summaries: Sequence[Any]) -> None:
-    tried = {(k, d) for summary in tried_summaries for k, d, _, _ in changed_keys(summary)}
+def _untested_levers(pack: EvidencePack, tried: Sequence[tuple[str, str, Any, Any]]) -> None:
+    """An experiment per number and direction: the documented step (levers.step) from the
+    current value, unless a change of this configuration already moved the number that way
+    within the step (from its current value up to the step's level, or to it) or an item
+    contradicts that level. A larger move that failed leaves the smaller step open."""
     refused = pack.contradictions
-    numbers = {
-        k: v
-        for k, v in pack.config.items()
-        if isinstance(v, int | float) and not isinstance(v, bool)
-    }
+    numbers = {k: v for k, v in pack.config.items() if _number(v)}
     order = [k for k in LEVER_ORDER if k in numbers] + sorted(set(numbers) - set(LEVER_ORDER))
     for key in order:
         value = numbers[key]
         for direction in ("lowered", "raised"):
-            if (key, direction) in tried or any(c.matches(key, direction, None) for c in refused):
+            up = direction == "raised"
+            target = levers.step(key, value, up)
+            if target == value:
                 continue
-            verb = "lowered" if direction == "lowered" else "raised"
+            within = [
+                after
+                for k, d, _, after in tried
+                if k == key
+                and d == direction
+                and _number(after)
+                and (value < after <= target if up else target <= after < value)
+            ]
+            if within or any(c.blocks(key, direction, target) for c in refused):
+                continue
             pack.add(
                 "untested_lever",
-                f"{key} ({value}) has never been {verb} in this configuration: a canary would "
-                "measure what it does",
-                {"key": key, "value": value, "direction": direction},
+                f"{key} has never been {direction} from {value} to {target} in this "
+                "configuration: a canary would measure what it does",
+                {"key": key, "value": value, "direction": direction, "level": target},
                 p_improve=0.5,
-                supports=[Support(key, direction)],
+                supports=[Support(key, direction, target)],
             )
 
 

@@ -12,7 +12,7 @@ from arc.database.recommendations.evidence import EvidencePack
 from arc.database.recommendations.providers.base import LLMRequest
 from arc.database.recommendations.suggestions import ANSWER_SCHEMA
 
-PROMPT_TEMPLATE_VERSION = "arc-recommendations-v3"
+PROMPT_TEMPLATE_VERSION = "arc-recommendations-v4"
 SYSTEM = """You improve the configuration of an AI agent that is evaluated on test scenarios.
 You receive evidence gathered from its evaluations and answer only through the schema given.
 Rules:
@@ -21,6 +21,9 @@ Rules:
   under "contradicts" are refused. An item marked "joint" (another configuration's settings)
   backs its changes only together: cite it for all of them except those another item
   contradicts.
+- A number's "value" in a support is how far that item backs the move (move no further); in a
+  contradiction it is where harm was seen (moving to it or beyond is refused, a smaller step
+  is not). No value: any level.
 - Prefer one change per recommendation, so its effect can be measured on its own.
 - A change is an operation on a dotted key of the configuration: "set" (value_json: the new
   value as JSON), "add_item" / "remove_item" on a list such as tools (value_json: the item as

@@ -7,11 +7,12 @@ kept only when
 2. it changes something;
 3. every evidence id it cites exists in the pack;
 4. every change it makes is supported by one of the items it cites (same key and direction,
-   and the same value for tools added or values set); a joint item (another configuration's
-   settings) backs its changes only when the suggestion makes all of them that no item
-   contradicts;
+   the same value for tools added or values set, and for a number a move no further than the
+   level the item names, if it names one); a joint item (another configuration's settings)
+   backs its changes only when the suggestion makes all of them that no item contradicts;
 5. no item of the pack contradicts any of its changes (an earlier rejected change, a kind of
-   change whose track record is worse than better).
+   change whose track record is worse than better; for a number, at or beyond the level where
+   the harm was seen).
 Anything else is dropped with its reason: this is what stops a model from inventing support.
 """
 
@@ -21,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from arc.database.comparison.effects import change_value, changed_keys
+from arc.database.comparison.effects import changed_keys
 from arc.database.configs.parsing import change_summary, parse_config
 from arc.database.core.errors import ArcValidationError
 from arc.database.models.recommendation import RECOMMENDATION_TYPES
@@ -32,7 +33,7 @@ from arc.database.recommendations.changes import (
     parse_changes,
     patch_for,
 )
-from arc.database.recommendations.evidence import EvidencePack
+from arc.database.recommendations.evidence import EvidencePack, move_value
 
 ANSWER_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -143,7 +144,7 @@ def check_suggestion(item: Any, pack: EvidencePack, index: int) -> Suggestion:
         )
     items = [i for i in (pack.item(c) for c in cited) if i is not None]
     made = [
-        (key, direction, change_value(direction, before, after))
+        (key, direction, move_value(direction, before, after))
         for key, direction, before, after in moves
     ]
     backed_by = {i.id: i.backs(made, pack.contradictions) for i in items}
@@ -167,7 +168,7 @@ def check_suggestion(item: Any, pack: EvidencePack, index: int) -> Suggestion:
                 index=index,
             )
         against = [
-            i for i in pack.items if any(s.matches(key, direction, value) for s in i.contradicts)
+            i for i in pack.items if any(s.blocks(key, direction, value) for s in i.contradicts)
         ]
         if against:
             raise ArcValidationError(

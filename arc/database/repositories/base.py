@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import structlog
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
@@ -85,13 +86,13 @@ class InsertReport:
 ROW_LEVEL_SQLSTATE_CLASSES = frozenset({"22", "23", "54", "P0"})
 
 
-def _permanent(exc: BaseException) -> ArcIntegrityError | None:
+def row_rejection(exc: BaseException) -> ArcIntegrityError | None:
     """The typed error when `exc` is a row-level rejection; None when it must propagate."""
     if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError):
         # SQLAlchemy could not bind a value (e.g. JSON that does not serialise): this row's.
         cause = exc.orig
         return ArcIntegrityError(None, f"cannot be sent ({type(cause).__name__}: {cause})")
-    if not isinstance(exc, DBAPIError) or is_transient(exc):
+    if not isinstance(exc, DBAPIError | asyncpg.PostgresError) or is_transient(exc):
         return None
     code = sqlstate_of(exc)
     if code is not None and code[:2] not in ROW_LEVEL_SQLSTATE_CLASSES:
@@ -297,7 +298,7 @@ class BatchInserter:
                     self.table.name, records=records, columns=columns
                 )
         except DBAPIError as exc:
-            if _permanent(exc) is None:
+            if row_rejection(exc) is None:
                 raise
             return None
         except Exception as exc:  # asyncpg raises its own classes from copy_records_to_table
@@ -379,7 +380,7 @@ class BatchInserter:
             try:
                 return self._classify(chunk, await once(chunk))
             except DBAPIError as exc:
-                error = _permanent(exc)
+                error = row_rejection(exc)
                 if error is None:
                     raise
                 return InsertReport(rejected=[(0, error)])
@@ -387,7 +388,7 @@ class BatchInserter:
             async with self.conn.begin_nested():
                 returned = await once(chunk)
         except DBAPIError as exc:
-            error = _permanent(exc)
+            error = row_rejection(exc)
             if error is None:
                 raise
             if len(chunk) == 1:
@@ -405,7 +406,7 @@ class BatchInserter:
             async with self.conn.begin_nested():
                 returned = await run((lo, hi))
         except DBAPIError as exc:
-            error = _permanent(exc)
+            error = row_rejection(exc)
             if error is None:
                 raise
             if lo == hi:

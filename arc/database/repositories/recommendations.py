@@ -52,6 +52,8 @@ async def finish_session(
     patterns: int = 0,
     recommendations: int = 0,
     cost_usd: float = 0.0,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
     error_message: str | None = None,
     llm_model: str | None = None,
 ) -> None:
@@ -64,6 +66,8 @@ async def finish_session(
         "patterns_identified": patterns,
         "recommendations_generated": recommendations,
         "analysis_cost_usd": cost_usd,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
         "error_message": error_message,
     }
     if llm_model:

@@ -30,6 +30,7 @@ from tests.support.scratch import scratch_engine, scratch_url
 __all__ = ["scratch_engine", "scratch_url"]
 
 SCENARIOS = [f"stats_s{i}" for i in range(6)]
+NARROW = "stats_narrow"
 
 
 async def _raw(engine: AsyncEngine, versions: list[uuid.UUID], column: str) -> dict:
@@ -100,7 +101,20 @@ async def planted(scratch_engine: AsyncEngine) -> list[uuid.UUID]:
             for s in SCENARIOS
             for _ in range(3)
         ]
-        await make_simulation(scratch_engine, version, runs)
+        # a spread tiny beside the mean (variance / mean^2 about 1e-10): the one-pass sums
+        # cannot give it to 1e-9, so the reader must re-read it with the two-pass form
+        narrow_runs = [
+            Run(
+                NARROW,
+                when - timedelta(minutes=rng.randrange(0, 50)),
+                0.9 + rng.gauss(0, 1e-5),
+                rng.gauss(50_000.0, 0.5),
+                0.02 + rng.gauss(0, 1e-7),
+            )
+            for when in (days_ago(4), days_ago(3), days_ago(1))
+            for _ in range(6)
+        ]
+        await make_simulation(scratch_engine, version, runs + narrow_runs)
         await make_simulation(scratch_engine, version, now_runs)
     await refresh_statistics(scratch_engine)
     return versions
@@ -119,6 +133,73 @@ async def test_means_and_variances_equal_the_raw_rows(
         assert got.success_n == expected.success_n
         assert math.isclose(got.mean, expected.mean, rel_tol=1e-9), (key, got, expected.mean)
         assert math.isclose(got.variance, expected.var, rel_tol=1e-9), (key, got, expected.var)
+
+
+@pytest.mark.parametrize("metric", ["reliability_score", "execution_time_ms", "cost_usd"])
+async def test_only_a_narrow_spread_is_read_twice(
+    scratch_engine: AsyncEngine, planted: list[uuid.UUID], metric: str
+) -> None:
+    """The one-pass read flags exactly the scenario whose spread it cannot keep to 1e-9."""
+    sql, params = reader.scenario_stats_query(
+        kind="version",
+        subject_ids=planted,
+        metric=METRICS[metric],
+        start=None,
+        end=None,
+        scenarios=None,
+    )
+    async with scratch_engine.connect() as conn:
+        flagged = {
+            row.scenario_id
+            for row in await conn.execute(text(sql), params)
+            if reader._group(row, METRICS[metric])[1]
+        }
+    assert flagged == {NARROW}
+
+
+@pytest.mark.parametrize("metric", ["reliability_score", "execution_time_ms", "cost_usd"])
+async def test_per_simulation_statistics_equal_the_raw_rows(
+    scratch_engine: AsyncEngine, planted: list[uuid.UUID], metric: str
+) -> None:
+    """The same for compare_simulations, read from v_outcome_stats_hourly."""
+    async with scratch_engine.connect() as conn:
+        simulations = (
+            (
+                await conn.execute(
+                    text("SELECT simulation_id FROM simulations WHERE config_version_id = ANY(:v)"),
+                    {"v": planted},
+                )
+            )
+            .scalars()
+            .all()
+        )
+        raw = {
+            (r.simulation_id, r.scenario_id): r
+            for r in await conn.execute(
+                text(
+                    f"SELECT simulation_id, scenario_id, count(*) AS n,"
+                    f" avg({metric}::float8) AS mean, var_samp({metric}::float8) AS var"
+                    f" FROM outcomes WHERE simulation_id = ANY(:s) GROUP BY 1, 2"
+                ),
+                {"s": simulations},
+            )
+        }
+        views = await reader.scenario_stats(
+            conn,
+            kind="simulation",
+            subject_ids=simulations,
+            metric=METRICS[metric],
+            start=None,
+            end=None,
+            scenarios=None,
+        )
+    assert set(views) == set(raw)
+    for key, expected in raw.items():
+        got = views[key]
+        assert got.n == expected.n
+        assert math.isclose(got.mean, expected.mean, rel_tol=1e-9), (key, got, expected.mean)
+        if expected.var is not None:
+            assert math.isclose(got.variance, expected.var, rel_tol=1e-9, abs_tol=1e-15)
 
 
 async def test_the_views_hold_aggregated_and_real_time_rows(

@@ -34,3 +34,12 @@ def test_the_demo_shows_the_loop_end_to_end(server_url: str) -> None:
     ):
         assert section in text, section
     assert result["health"] == "healthy"
+    # version 2 drops weather_api and adds flight_search's use: weather scenarios regress
+    # significantly, flight scenarios improve, and no other family moves either way
+    moved: dict[str, set[str]] = {"regression": set(), "improvement": set()}
+    for row in result["comparison"]["scenarios"]:
+        if row["verdict"] in moved:
+            moved[row["verdict"]].add(row["scenario_id"].split("_")[1])
+    assert moved == {"regression": {"weather"}, "improvement": {"flights"}}, text
+    for section in ("Version comparison:", "By family of scenarios", "Pareto frontier"):
+        assert section in text, section

@@ -231,3 +231,29 @@ async def test_server_restart_during_ingest() -> None:
         await client.close()
     finally:
         await asyncio.to_thread(cluster.destroy)
+
+
+@pytest.mark.parametrize("forward", [False, True], ids=["lost_before", "lost_after_commit"])
+async def test_single_outcome_statement_cut(
+    engine: AsyncEngine, database_url: str, proxy: TcpProxy, forward: bool
+) -> None:
+    """record_outcome is one statement in its own transaction: cut before the server runs it
+    (retried: stored once) or after it committed (retried: found stored, same id), the
+    outcome is stored once and its scenario counted once."""
+    client = ArcDBClient(_via(database_url, proxy), retry_policy=FAST_RETRY)
+    sid, scen = await _sim(engine, client)
+    await client.record_outcome(outcome_dict(sid, scen[1]))  # the statement is prepared now
+    marker = f"cut_{uuid.uuid4().hex}"
+    proxy.cut_on(marker.encode(), forward=forward)  # the Bind message carries the values
+    oid = await client.record_outcome(outcome_dict(sid, scen[0], sandbox_id=marker))
+    assert proxy.triggered.is_set()
+    assert client.get_metrics()["retries"] >= 1
+    await _exactly_once(engine, [oid])
+    assert await count(engine, "SELECT count(*) FROM outcomes WHERE sandbox_id = :m", m=marker) == 1
+    assert (
+        await count(
+            engine, "SELECT completed_scenarios FROM simulations WHERE simulation_id = :s", s=sid
+        )
+        == 2
+    )
+    await client.close()

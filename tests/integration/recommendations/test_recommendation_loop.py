@@ -37,6 +37,7 @@ __all__ = ["scratch_engine", "scratch_url"]
 SURFACE = DefaultSurface()
 SCENARIOS = make_scenarios(40)
 MISSING_TOOLS = {"flight_search", "calendar_api"}  # needed by scenarios, not in START_CONFIG
+ALL_TOOLS = [*START_CONFIG["tools"], *sorted(MISSING_TOOLS)]
 
 
 @dataclass
@@ -113,6 +114,25 @@ async def approved_version(engine: AsyncEngine, config_id: uuid.UUID) -> uuid.UU
         return uuid.UUID(str(found.scalar_one()))
 
 
+async def served_versions(
+    engine: AsyncEngine, api: ArcAPI, agent: Agent
+) -> tuple[uuid.UUID, uuid.UUID]:
+    """The version get_active_config and get_active_configurations hand to a sandbox."""
+    async with session_factory(engine)() as s:
+        name = (
+            await s.execute(
+                text("SELECT name FROM configurations WHERE config_id = :c"), {"c": agent.config_id}
+            )
+        ).scalar_one()
+        active = await ConfigurationManager().get_active_config(s, name, agent.user)
+    listed = next(
+        c
+        for c in await api.db.get_active_configurations()
+        if c["config_id"] == str(agent.config_id)
+    )
+    return uuid.UUID(str(active["version_id"])), uuid.UUID(listed["version_id"])
+
+
 def significantly_worse(review: Any) -> bool:
     summary = review.comparison.summary
     return summary.regressions > 0 or (summary.delta < 0 and summary.p_value < 0.05)
@@ -182,6 +202,68 @@ async def test_offline_analysis_stores_evidence_backed_recommendations(
     assert top["recommendation_id"] in {r["recommendation_id"] for r in pending}
 
 
+async def test_the_evidence_reads_effects_clusters_pareto_and_tools(
+    scratch_engine: AsyncEngine, api: ArcAPI
+) -> None:
+    """Version 1 times out (a 1.5 s timeout) and has no retries; version 2 (approved after its
+    canary) fixes both and makes room for long answers. A peer configuration of the tenant,
+    cheaper and faster, dominates version 2. The pack of version 2 holds what each change did,
+    the failure clusters and the version that made them disappear, the joint Pareto item, and
+    the tools' success rates; the offline suggestion from the Pareto item adopts the peer's
+    settings except the moves the change effects contradict (stepping back what helped)."""
+    user = uuid.uuid4()
+    slow = {**START_CONFIG, "timeout_ms": 1500, "retries": 0}
+    agent = await make_agent(scratch_engine, api, user=user, config=slow)
+    recommender = RecommendationEngine(scratch_engine, provider=OfflineProvider())
+    fixed = {**slow, "timeout_ms": 60000, "retries": 5, "max_tokens": 4096}
+    async with session_factory(scratch_engine).begin() as s:
+        v2 = await ConfigurationManager().propose_config_version(s, agent.config_id, fixed)
+    assert v2.diff_id is not None
+    await run_version(api, v2.version_id, fixed)
+    assert (await recommender.evaluate_candidate(v2.diff_id)).hit
+    await recommender.approve(v2.diff_id, user)
+    peer = {**fixed, "max_tokens": 1024, "retries": 1, "temperature": 0.3, "tools": ALL_TOOLS}
+    await make_agent(scratch_engine, api, user=user, config=peer)
+
+    analysis = await recommender.analyze(agent.config_id, window=timedelta(days=1))
+    pack = await pack_of(scratch_engine, agent)
+    assert pack.version_number == 2
+    by_kind: dict[str, list[Any]] = {}
+    for item in pack.items:
+        by_kind.setdefault(item.kind, []).append(item)
+    effects = {
+        (i.statistics["key"], i.statistics["direction"]): i for i in by_kind["change_effect"]
+    }
+    for key in ("timeout_ms", "retries", "max_tokens"):
+        effect = effects[(key, "raised")]
+        assert effect.statistics["improvements"] == 1
+        assert effect.statistics["diff_ids"] == [str(v2.diff_id)]
+        assert effect.contradicts == [evidence_module.Support(key, "lowered")]
+    gone = [i for i in by_kind["failure_cluster"] if i.statistics["disappeared_in"] == 2]
+    assert gone, [i.summary for i in by_kind["failure_cluster"]]
+    assert any(i.statistics["category"] == "timeout" for i in gone)
+    assert all(i.statistics["per_version"].get("1", 0) > 0 for i in gone)
+    (pareto,) = by_kind["pareto"]
+    assert pareto.joint
+    assert (
+        pareto.statistics["dominator"]["mean_reliability"]
+        > pareto.statistics["ours"]["mean_reliability"]
+    )
+    assert evidence_module.Support("retries", "lowered", 1) in pareto.supports
+    assert evidence_module.Support("temperature", "lowered", 0.3) in pareto.supports
+    (tools,) = by_kind["tool"]
+    assert {t["tool"] for t in tools.statistics["tools"]} <= set(ALL_TOOLS)
+    assert all(0 <= t["success_rate"] <= 1 for t in tools.statistics["tools"])
+
+    rows = await recommender.session_recommendations(analysis.session_id)
+    adopted = next(r for r in rows if r["evidence"]["items"][0]["kind"] == "pareto")
+    patch = yaml.safe_load(adopted["suggested_yaml_changes"])
+    assert patch["temperature"] == 0.3
+    assert set(patch["tools"]) == set(ALL_TOOLS)
+    assert "retries" not in patch  # stepping back what helped is contradicted by its effect
+    assert "max_tokens" not in patch
+
+
 async def test_openai_answers_are_checked_and_only_the_backed_one_is_stored(
     scratch_engine: AsyncEngine, api: ArcAPI
 ) -> None:
@@ -225,6 +307,8 @@ async def test_openai_answers_are_checked_and_only_the_backed_one_is_stored(
             )
         ).all()
     assert float(session_row.analysis_cost_usd) == pytest.approx(analysis.cost_usd, rel=1e-4)
+    # the provider's token usage is kept on the session (revision 0011)
+    assert (session_row.input_tokens, session_row.output_tokens) == (10_000, 1000)
     assert session_row.llm_model == "gpt-4o-mini"
     assert "E99" in (session_row.error_message or "")  # the drop reasons are kept
     assert [tuple(r) for r in stored] == [("gpt-4o-mini", analysis.prompt_hash)]
@@ -270,32 +354,52 @@ async def test_a_contradicted_change_is_dropped(scratch_engine: AsyncEngine, api
     ), analysis.dropped
 
 
+def _text_only() -> Any:
+    answer = anthropic_answer({})
+    answer.body["content"] = [{"type": "text", "text": "here are my thoughts"}]
+    return answer
+
+
 @pytest.mark.parametrize(
-    ("script", "error"),
+    ("provider", "script", "error", "paid"),
     [
-        ([reply(500, retry_ms=0)], "InternalServerError"),
-        ([openai_answer("this is not JSON")], "not JSON"),
-        ([openai_answer({"suggestions": []})], "no 'recommendations' list"),
+        ("openai", [reply(500, retry_ms=0)], "InternalServerError", False),
+        ("openai", [openai_answer("this is not JSON")], "not JSON", True),
+        ("openai", [openai_answer({"suggestions": []})], "no 'recommendations' list", True),
+        ("anthropic", [reply(500, retry_ms=0)], "InternalServerError", False),
+        ("anthropic", [_text_only()], "no submit_recommendations call", False),
+        ("anthropic", [anthropic_answer({"suggestions": []})], "'recommendations' list", True),
     ],
 )
 async def test_a_failed_provider_call_fails_the_session_and_stores_nothing(
-    scratch_engine: AsyncEngine, api: ArcAPI, script: list[Any], error: str
+    scratch_engine: AsyncEngine,
+    api: ArcAPI,
+    provider: str,
+    script: list[Any],
+    error: str,
+    paid: bool,
 ) -> None:
     agent = await make_agent(scratch_engine, api)
     with ScriptedServer(script) as server:
-        provider = OpenAIProvider(api_key="k", base_url=server.url + "/v1", max_retries=1)
-        analysis = await RecommendationEngine(scratch_engine, provider=provider).analyze(
+        chosen: Any = (
+            OpenAIProvider(api_key="k", base_url=server.url + "/v1", max_retries=1)
+            if provider == "openai"
+            else AnthropicProvider(api_key="k", base_url=server.url, max_retries=1)
+        )
+        analysis = await RecommendationEngine(scratch_engine, provider=chosen).analyze(
             agent.config_id, window=timedelta(days=1), cluster_failures=False
         )
     assert analysis.status == "failed"
     assert error in (analysis.error_message or "")
     assert analysis.recommendation_ids == ()
+    assert len(server.requests) == (2 if script[0].status == 500 else 1)  # one retry on 500
     async with scratch_engine.connect() as conn:
-        status, message = (
+        status, message, cost, tokens = (
             await conn.execute(
                 text(
-                    "SELECT session_status, error_message FROM llm_recommendation_sessions "
-                    "WHERE session_id = :s"
+                    "SELECT session_status, error_message, analysis_cost_usd, "
+                    "input_tokens + output_tokens "
+                    "FROM llm_recommendation_sessions WHERE session_id = :s"
                 ),
                 {"s": analysis.session_id},
             )
@@ -308,6 +412,10 @@ async def test_a_failed_provider_call_fails_the_session_and_stores_nothing(
         ).scalar_one()
     assert (status, count) == ("failed", 0)
     assert error in message
+    # an answer that came back but was not the schema's JSON was still paid for
+    assert (float(cost) > 0) is paid
+    assert (tokens > 0) is paid
+    assert float(cost) == pytest.approx(analysis.cost_usd, rel=1e-4)
 
 
 async def test_bad_input_is_refused_before_anything_is_written(
@@ -347,6 +455,7 @@ async def test_apply_writes_a_candidate_that_is_not_live_until_the_canary_passes
     async with session_factory(scratch_engine)() as s:
         candidate = await manager.get_version(s, applied.version_id)
     assert await approved_version(scratch_engine, agent.config_id) == agent.version_id
+    assert await served_versions(scratch_engine, api, agent) == (agent.version_id,) * 2
     assert MISSING_TOOLS & set(candidate.parsed_config["tools"])
     with pytest.raises(ArcValidationError) as caught:
         await recommender.apply_recommendation(rec_id, agent.user)
@@ -364,10 +473,12 @@ async def test_apply_writes_a_candidate_that_is_not_live_until_the_canary_passes
     assert review.focus is not None
     assert review.focus["delta"] > 0
     assert review.focus["p_value"] < 0.05
+    assert await served_versions(scratch_engine, api, agent) == (agent.version_id,) * 2
     decision = await recommender.approve(applied.diff_id, agent.user)
     assert decision.status == "approved"
     assert not decision.forced
     assert decision.approved_version_id == applied.version_id
+    assert await served_versions(scratch_engine, api, agent) == (applied.version_id,) * 2
     async with session_factory(scratch_engine)() as s:
         diff = await s.get_one(ConfigDiff, applied.diff_id)
         rec = await s.get_one(Recommendation, rec_id)
@@ -466,12 +577,13 @@ async def test_reject_keeps_the_baseline_and_a_moved_baseline_refuses_approval(
     assert caught.value.field == "approval_status"
 
 
-async def test_another_tenant_cannot_act_on_a_candidate(
+async def test_the_loop_as_a_tenant_role_and_another_tenant_sees_nothing(
     scratch_engine: AsyncEngine, scratch_url: str, api: ArcAPI
 ) -> None:
+    """Analysis, candidate, canary and approval as `app_user` acting for the owner (row-level
+    security on, the evidence read through the tenant views); another tenant can neither see
+    nor decide any of it, and every transition is audited under the acting tenant."""
     agent = await make_agent(scratch_engine, api)
-    recommender = RecommendationEngine(scratch_engine, provider=OfflineProvider())
-    _, applied = await _analyse_and_apply(recommender, agent)
     as_app_user = build_engine(
         url=scratch_url,
         pool_size=2,
@@ -479,6 +591,10 @@ async def test_another_tenant_cannot_act_on_a_candidate(
         server_settings={"role": "app_user", "jit": "off", "timezone": "UTC"},
     )
     try:
+        owner = RecommendationEngine(as_app_user, provider=OfflineProvider(), tenant=agent.user)
+        rec_id, applied = await _analyse_and_apply(owner, agent)
+        rec = await owner.get_recommendation(rec_id)
+        assert rec["evidence"]["items"][0]["kind"] == "tool_coverage"
         intruder = RecommendationEngine(
             as_app_user, provider=OfflineProvider(), tenant=uuid.uuid4()
         )
@@ -487,24 +603,39 @@ async def test_another_tenant_cannot_act_on_a_candidate(
             intruder.reject(applied.diff_id, uuid.uuid4()),
             intruder.evaluate_candidate(applied.diff_id),
             intruder.analyze(agent.config_id),
+            intruder.apply_recommendation(rec_id, uuid.uuid4()),
+            intruder.get_recommendation(rec_id),
+            intruder.record_feedback(rec_id, 1),
         ):
             with pytest.raises(ArcNotFoundError):
                 await act
-        owner = RecommendationEngine(as_app_user, provider=OfflineProvider(), tenant=agent.user)
-        decision = await owner.reject(applied.diff_id, agent.user, reason="owner decides")
-        assert decision.status == "rejected"
+        assert await intruder.session_recommendations(rec["source_id"]) == []
+        pending = await intruder.pending_recommendations()
+        assert rec_id not in {r["recommendation_id"] for r in pending}
+
+        async with session_factory(scratch_engine)() as s:
+            candidate = await ConfigurationManager().get_version(s, applied.version_id)
+        await run_version(api, applied.version_id, candidate.parsed_config)
+        review = await owner.evaluate_candidate(applied.diff_id)
+        assert review.hit
+        assert (await intruder.calibration()).realised == 0
+        assert (await owner.calibration()).realised == 1
+        decision = await owner.approve(applied.diff_id, agent.user)
+        assert decision.approved_version_id == applied.version_id
         async with scratch_engine.connect() as conn:
-            actor = (
+            actors = (
                 await conn.execute(
                     text(
-                        "SELECT user_id FROM audit_log WHERE table_name = 'config_diffs' "
-                        "AND new_data->>'diff_id' = :d AND new_data->>'approval_status' = "
-                        "'rejected'"
+                        "SELECT new_data->>'approval_status', user_id FROM audit_log "
+                        "WHERE table_name = 'config_diffs' AND operation = 'UPDATE' "
+                        "AND new_data->>'diff_id' = :d ORDER BY timestamp"
                     ),
                     {"d": str(applied.diff_id)},
                 )
-            ).scalar_one()
-        assert actor == agent.user  # the transition is audited under the acting tenant
+            ).all()
+        # the canary recorded, then the approval: each audited under the acting tenant
+        assert [tuple(a) for a in actors][-1] == ("approved", agent.user)
+        assert {a.user_id for a in actors} == {agent.user}
     finally:
         await as_app_user.dispose()
 
@@ -528,23 +659,32 @@ async def test_feedback_and_track_record_move_the_confidence(
     assert after["tools:added"]["impact_estimate"]["track_record"]["bad_feedback"] == 1
     top = after["tools:added"]
     applied = await recommender.apply_recommendation(top["recommendation_id"], user)
-    await run_version(
-        api,
-        applied.version_id,
-        {**second_agent.config, "tools": [*second_agent.config["tools"], "flight_search"]},
-    )
+    # the candidate's canary behaves like the baseline (as on an agent the tool does not help):
+    # the prediction fails, and the miss is stored and read back by the next analysis
+    await run_version(api, applied.version_id, second_agent.config, seed=4)
     review = await recommender.evaluate_candidate(applied.diff_id)
+    assert not review.hit
+    async with session_factory(scratch_engine)() as s:
+        missed = await s.get_one(Recommendation, top["recommendation_id"])
+    assert missed.realised_hit is False
+    assert missed.realised is not None
+    assert missed.realised["diff_id"] == str(applied.diff_id)
     report = await recommender.calibration(user)
     assert report.realised == 1
-    hit = 1.0 if review.hit else 0.0
-    assert report.brier_score == pytest.approx((top["confidence"] - hit) ** 2, abs=1e-4)
-    assert [(k.kind, k.realised) for k in report.kinds] == [("tools:added", 1)]
+    assert report.brier_score == pytest.approx(top["confidence"] ** 2, abs=1e-4)
+    assert [(k.kind, k.realised, k.hits) for k in report.kinds] == [("tools:added", 1, 0)]
     assert await recommender.calibration(uuid.uuid4()) == type(report)(
         0,
         None,
         report.bands[:0] or tuple(b.__class__(b.low, b.high, 0, None, None) for b in report.bands),
         (),
     )
+    third_agent = await make_agent(scratch_engine, api, user=user)
+    third = await recommender.analyze(third_agent.config_id, window=timedelta(days=1))
+    later = {r["kind"]: r for r in await recommender.session_recommendations(third.session_id)}
+    record = later["tools:added"]["impact_estimate"]["track_record"]
+    assert (record["realised"], record["realised_hits"]) == (1, 0)
+    assert later["tools:added"]["confidence"] < top["confidence"]  # a failing kind loses
 
 
 async def test_the_loop_improves_the_agent_and_the_canary_refuses_the_injected_harm(

@@ -209,6 +209,8 @@ NOT_NULL_COLUMNS: dict[str, tuple[str, ...]] = {
         "data_window_end",
         "llm_model",
         "total_outcomes_analyzed",
+        "input_tokens",
+        "output_tokens",
     ),
     "outcomes": (
         "outcome_id",
@@ -490,6 +492,8 @@ CHECK_CASES = [
         {"analysis_cost_usd": -0.01},
         "cost_non_negative",
     ),
+    chk(LLM, "input_tokens_negative", {"input_tokens": -1}, "tokens_non_negative"),
+    chk(LLM, "output_tokens_negative", {"output_tokens": -1}, "tokens_non_negative"),
     chk(LLM, "status_queued", {"session_status": "queued"}, "session_status_allowed"),
     chk(
         LLM,

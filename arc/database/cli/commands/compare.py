@@ -2,13 +2,24 @@
 
 Exit status: 1 when at least one scenario regresses significantly (after Benjamini-Hochberg
 correction), 0 otherwise; 2 for bad input (an unknown or invisible version included), 3 for a
-database or runtime error. `--json` prints exactly one JSON object.
+database or runtime error. `--json` prints exactly one JSON object with exactly the gate's keys
+(Comparison.gate_report).
+
+Before reading, the statistics behind the comparison are brought up to date
+(comparison.freshness): outcomes written into days or hours already aggregated (a backfill,
+planted history, a late outcome) count at once, not after the next refresh policy or
+`arc-db maintain`. That needs the owner's rights on a primary; without them the comparison
+reads the statistics as they are and says so on stderr. `--no-refresh` skips the step (and
+may then read from ARC_DB_READ_URL's replica); `--refresh` refreshes every aggregate.
 """
 
 import argparse
 import asyncio
 import json
-from typing import Any
+import sys
+import uuid
+from datetime import datetime
+from typing import Any, Literal
 
 from arc.database.cli.common import (
     EXIT_OK,
@@ -33,21 +44,64 @@ def _bad_input(exc: Exception) -> CliError:
     return CliError(str(exc), "check the ids and options", EXIT_USAGE)
 
 
-def cmd_compare(args: argparse.Namespace) -> int:
-    from arc.database.comparison import VersionComparator
-    from arc.database.comparison.render import comparison_text
+async def _freshen(
+    engine: Any,
+    args: argparse.Namespace,
+    kind: Literal["version", "simulation", "pareto"],
+    subject_ids: list[uuid.UUID] | None,
+) -> None:
+    """Bring what the command reads up to date over its window (comparison.freshness), or
+    refresh everything (--refresh), or nothing (--no-refresh). The window is checked first: a
+    bad one is the caller's error (status 2), not the database's."""
+    from arc.database.analytics.windows import DAY, HOUR
+    from arc.database.comparison.comparator import check_window
+    from arc.database.comparison.freshness import refresh_statistics
     from arc.database.ops.maintenance import refresh_aggregates
 
-    url = database_url(args)
+    since, _ = check_window(args.since, args.until, HOUR if kind == "simulation" else DAY)
+    if args.no_refresh:
+        return
 
-    async def work(engine: Any) -> Any:
-        if args.refresh:
-            await refresh_aggregates(engine, start=args.since)
-        comparator = VersionComparator(engine)
-        compare = (
-            comparator.compare_simulations if args.simulations else comparator.compare_versions
+    async def refresh_all(engine: Any, start: datetime | None) -> list[str]:
+        return await refresh_aggregates(engine, start=start)
+
+    if getattr(args, "refresh", False):
+        await refresh_all(engine, since)
+        return
+    freshness = await refresh_statistics(
+        engine,
+        kind=kind,
+        subject_ids=subject_ids,
+        start=since,
+        end=None,
+        refresh_aggregates=refresh_all,
+    )
+    if freshness.note():
+        print(f"arc-db: note: {freshness.note()}", file=sys.stderr)
+
+
+def _run(url: str, args: argparse.Namespace, work: Any) -> Any:
+    """`work(engine)`; on ARC_DB_READ_URL's replica only with --no-refresh (a refresh writes)."""
+    try:
+        return asyncio.run(
+            engine_run(url, work, reads=args.no_refresh, pool_size=2, max_overflow=2)
         )
-        return await compare(
+    except BAD_INPUT as exc:
+        raise _bad_input(exc) from exc
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from arc.database.comparison import VersionComparator
+    from arc.database.comparison.reader import check_tenant
+    from arc.database.comparison.render import comparison_text
+    from arc.database.core.tenancy import acting_as
+
+    kind: Literal["version", "simulation"] = "simulation" if args.simulations else "version"
+
+    async def compare(bind: Any) -> Any:
+        comparator = VersionComparator(bind)
+        run = comparator.compare_simulations if args.simulations else comparator.compare_versions
+        return await run(
             args.baseline,
             args.candidate,
             metric=args.metric,
@@ -58,14 +112,23 @@ def cmd_compare(args: argparse.Namespace) -> int:
             min_samples=args.min_samples,
         )
 
-    try:
-        result = asyncio.run(
-            engine_run(url, work, reads=not args.refresh, pool_size=2, max_overflow=2)
-        )
-    except BAD_INPUT as exc:
-        raise _bad_input(exc) from exc
+    async def work(engine: Any) -> Any:
+        await _freshen(engine, args, kind, [args.baseline, args.candidate])
+        if args.tenant is None:
+            return await compare(engine)
+        # As the tenant: row-level security for a tenant login, and the explicit ownership
+        # check for a role it does not bind (the owner): another tenant's id is not found.
+        async with acting_as(engine, args.tenant) as conn:
+            fields = [f"baseline_{kind}_id", f"candidate_{kind}_id"]
+            await check_tenant(conn, kind, [args.baseline, args.candidate], fields, args.tenant)
+            return await compare(conn)
+
+    if args.limit is not None and args.limit < 1:
+        raise CliError("--limit must be at least 1", "check the ids and options", EXIT_USAGE)
+    result = _run(database_url(args), args, work)
     if args.json:
-        print(json.dumps(result.as_dict(), default=str))
+        # Exactly one JSON object, with exactly the gate's keys; never NaN or Infinity.
+        print(json.dumps(result.gate_report(), allow_nan=False))
     else:
         print(comparison_text(result, limit=args.limit))
     return EXIT_REGRESSION if result.regressed else EXIT_OK
@@ -75,19 +138,15 @@ def cmd_pareto(args: argparse.Namespace) -> int:
     from arc.database.comparison import VersionComparator
     from arc.database.comparison.render import pareto_text
 
-    url = database_url(args)
-
     async def work(engine: Any) -> Any:
+        await _freshen(engine, args, "pareto", None)
         return await VersionComparator(engine).pareto_frontier(
             since=args.since, until=args.until, config_id=args.config
         )
 
-    try:
-        points = asyncio.run(engine_run(url, work, reads=True, pool_size=2, max_overflow=2))
-    except BAD_INPUT as exc:
-        raise _bad_input(exc) from exc
+    points = _run(database_url(args), args, work)
     if args.json:
-        print(json.dumps({"versions": [p.as_dict() for p in points]}, default=str))
+        print(json.dumps({"versions": [p.as_dict() for p in points]}, allow_nan=False))
     else:
         print(pareto_text(points) if points else "no version has outcomes in the window")
     return EXIT_OK
@@ -97,9 +156,8 @@ def cmd_effects(args: argparse.Namespace) -> int:
     from arc.database.comparison import VersionComparator
     from arc.database.comparison.render import effects_text
 
-    url = database_url(args)
-
     async def work(engine: Any) -> Any:
+        await _freshen(engine, args, "version", None)
         return await VersionComparator(engine).change_effects(
             metric=args.metric,
             since=args.since,
@@ -109,15 +167,13 @@ def cmd_effects(args: argparse.Namespace) -> int:
             alpha=args.alpha,
         )
 
-    try:
-        effects = asyncio.run(engine_run(url, work, reads=True, pool_size=2, max_overflow=2))
-    except BAD_INPUT as exc:
-        raise _bad_input(exc) from exc
+    effects = _run(database_url(args), args, work)
     if args.json:
         print(
             json.dumps(
                 {"metric": effects.metric, "effects": [e.as_dict() for e in effects.effects]},
                 default=str,
+                allow_nan=False,
             )
         )
     else:
@@ -129,6 +185,14 @@ def cmd_effects(args: argparse.Namespace) -> int:
 def _window(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", type=iso_time, help="start of the window (ISO-8601)")
     parser.add_argument("--until", type=iso_time, help="end of the window (ISO-8601)")
+
+
+def _no_refresh(parser: Any) -> None:
+    parser.add_argument(
+        "--no-refresh",
+        action="store_true",
+        help="read the statistics as they are (no refresh; may read ARC_DB_READ_URL's replica)",
+    )
 
 
 def register(sub: Any) -> None:
@@ -147,8 +211,17 @@ def register(sub: Any) -> None:
         "--simulations", action="store_true", help="the ids are simulations, not versions"
     )
     cp.add_argument(
-        "--refresh", action="store_true", help="refresh the aggregates first (after a backfill)"
+        "--tenant",
+        type=uuid_arg,
+        help="act as this tenant (user id): another tenant's version is not found (status 2)",
     )
+    fresh = cp.add_mutually_exclusive_group()
+    fresh.add_argument(
+        "--refresh",
+        action="store_true",
+        help="refresh every aggregate over the window first (Apache edition: all fallback views)",
+    )
+    _no_refresh(fresh)
     cp.add_argument("--limit", type=int, default=None, help="table rows to show")
     cp.add_argument("--json", action="store_true", help="one JSON object")
     cp.set_defaults(func=cmd_compare)
@@ -156,6 +229,7 @@ def register(sub: Any) -> None:
     pp = sub.add_parser("pareto", help="the Pareto frontier of configuration versions")
     _window(pp)
     pp.add_argument("--config", type=uuid_arg, help="only this configuration's versions")
+    _no_refresh(pp)
     pp.add_argument("--json", action="store_true")
     pp.set_defaults(func=cmd_pareto)
 
@@ -165,5 +239,6 @@ def register(sub: Any) -> None:
     ep.add_argument("--config", type=uuid_arg, help="only this configuration")
     ep.add_argument("--user", type=uuid_arg, help="only this tenant's configurations")
     ep.add_argument("--alpha", type=float, default=0.05)
+    _no_refresh(ep)
     ep.add_argument("--json", action="store_true")
     ep.set_defaults(func=cmd_effects)

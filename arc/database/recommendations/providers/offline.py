@@ -4,57 +4,42 @@ It reads the evidence pack the request carries and proposes the changes its item
 (items with p_improve >= 0.6, and experiments on untested levers), none that an item
 contradicts, one change per suggestion so every suggestion's effect can be measured on its
 own (except a joint item, another configuration's settings, whose changes go together).
-Numbers move to the level the evidence saw when it names one, else by a documented step
-(retries +1, timeout x1.5, max_tokens x1.5, temperature 0.2 toward the evidence); lists gain
-or lose the element the evidence names; values are set to what the evidence saw work.
-Suggestions are ranked by expected gain, p_improve x expected_delta (an experiment, or an
-item with no estimate, counts 0.01 of the metric).
+Numbers move to the level the evidence names (the level a dominating version runs at, the
+step an experiment tries), else by the documented step of levers.py, in the direction the
+evidence says; lists gain or lose the element the evidence names; values are set to what the
+evidence saw work. A move an item contradicts is left out (for a number: at or beyond the level
+where harm was seen), and so is one that would change nothing. Suggestions are ranked by
+expected gain, p_improve x expected_delta (an experiment, or an item with no estimate, counts
+0.01 of the metric).
 """
 
 import json
-import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from arc.database.configs.parsing import NUMBER_RULES
+from arc.database.recommendations.evidence import Support
+from arc.database.recommendations.levers import ADDED_DEFAULTS, step
 from arc.database.recommendations.providers.base import LLMRequest, LLMResponse
 
 MIN_PROBABILITY = 0.6
-# defaults when the evidence asks to add a key the configuration does not have
-ADDED_DEFAULTS: dict[str, Any] = {"timeout_ms": 90_000, "retries": 1, "max_tokens": 2048}
 TYPES = {
     "tools": "tool_optimization",
     "timeout_ms": "performance_tuning",
     "retries": "performance_tuning",
 }
-
-
-def _step(key: str, current: float, up: bool) -> float:
-    """The next value of a number, within the configuration rules' bounds."""
-    if key == "temperature":
-        value: float = round(current + (0.2 if up else -0.2), 2)
-    elif key == "top_p":
-        value = round(current + (0.1 if up else -0.1), 2)
-    elif key == "retries":
-        value = int(current) + (1 if up else -1)
-    elif key == "max_tokens":
-        value = int(round(current * (1.5 if up else 2 / 3) / 64) * 64)
-    else:
-        scaled = current * (1.5 if up else 2 / 3)
-        value = round(scaled) if isinstance(current, int) else round(scaled, 4)
-    low, high, _ = NUMBER_RULES.get(key, (-math.inf, math.inf, False))
-    if key == "temperature":
-        low, high = 0.0, 2.0
-    return min(high, max(low, value))
+_MISSING = object()
 
 
 def changes_for(support: Mapping[str, Any], config: Mapping[str, Any]) -> list[dict[str, str]]:
-    """The operations that make the change a support names, or [] if they cannot."""
+    """The operations that make the change a support names, or [] if they cannot or would
+    change nothing."""
     key, direction, value = support["key"], support["direction"], support.get("value")
     current: Any = config
     for part in key.split("."):
-        current = current.get(part) if isinstance(current, Mapping) else None
+        current = current.get(part, _MISSING) if isinstance(current, Mapping) else _MISSING
     if isinstance(current, list) and direction in ("added", "removed"):
+        if (value in current) == (direction == "added"):  # already there / already gone
+            return []
         operation = "add_item" if direction == "added" else "remove_item"
         return [{"key": key, "operation": operation, "value_json": json.dumps(value)}]
     if direction in ("raised", "lowered"):
@@ -65,34 +50,39 @@ def changes_for(support: Mapping[str, Any], config: Mapping[str, Any]) -> list[d
             if (value > current) == up and value != current:  # the level the evidence saw
                 return [{"key": key, "operation": "set", "value_json": json.dumps(value)}]
             return []
-        stepped = _step(key, current, up)
+        stepped = step(key, current, up)
         if stepped == current:  # at its bound: this direction changes nothing
             return []
         return [{"key": key, "operation": "set", "value_json": json.dumps(stepped)}]
     if direction == "added":
         added = value if value is not None else ADDED_DEFAULTS.get(key)
-        if added is None:
+        if added is None or current is not _MISSING:
             return []
         operation = "add_item" if key == "tools" else "set"
         return [{"key": key, "operation": operation, "value_json": json.dumps(added)}]
     if direction == "removed":
+        if current is _MISSING:
+            return []
         return [{"key": key, "operation": "delete", "value_json": ""}]
     if direction in ("enabled", "disabled"):
+        if current == (direction == "enabled"):
+            return []
         return [{"key": key, "operation": "set", "value_json": json.dumps(direction == "enabled")}]
-    if direction == "set" and value is not None:
+    if direction == "set" and value is not None and value != current:
         return [{"key": key, "operation": "set", "value_json": json.dumps(value)}]
     return []
 
 
-def _blocked(support: Mapping[str, Any], contradicted: list[Mapping[str, Any]]) -> bool:
-    """An item contradicts this change (same key and direction; same value unless the
-    contradiction names none)."""
-    return any(
-        c.get("key") == support.get("key")
-        and c.get("direction") == support.get("direction")
-        and (c.get("value") is None or c.get("value") == support.get("value"))
-        for c in contradicted
-    )
+def _made(support: Mapping[str, Any], changes: Sequence[Mapping[str, str]]) -> Any:
+    """The value that identifies the move the operations make (for a number: its new level)."""
+    if support["direction"] in ("raised", "lowered") and changes:
+        return json.loads(changes[0]["value_json"])
+    return support.get("value")
+
+
+def _blocked(support: Mapping[str, Any], value: Any, contradicted: Sequence[Support]) -> bool:
+    """An item contradicts this move (see Support.blocks: for a number, at its level)."""
+    return any(c.blocks(support["key"], support["direction"], value) for c in contradicted)
 
 
 class OfflineProvider:
@@ -106,8 +96,11 @@ class OfflineProvider:
 
     async def complete(self, request: LLMRequest) -> LLMResponse:
         pack = request.evidence
+        config = pack.get("config", {})
         items = [i for i in pack.get("items", []) if isinstance(i, Mapping)]
-        contradicted = [c for i in items for c in i.get("contradicts", [])]
+        contradicted = [
+            Support.of(c) for i in items for c in i.get("contradicts", []) if isinstance(c, Mapping)
+        ]
         ranked: list[tuple[float, int, dict[str, Any]]] = []
         for position, item in enumerate(items):
             p = item.get("p_improve")
@@ -117,20 +110,25 @@ class OfflineProvider:
             gain = item.get("expected_delta")
             gain = gain if isinstance(gain, int | float) and gain > 0 else 0.01
             supports = [x for x in item.get("supports", []) if isinstance(x, Mapping)]
-            # a joint item backs its changes only together: one suggestion with all of them
+            # a joint item backs its changes only together: one suggestion with all of them,
+            # except those the evidence says would hurt
             groups = [supports] if item.get("joint") else [[x] for x in supports]
             for group in groups:
-                if item.get("joint"):  # adopt the settings, except those evidence says hurt
-                    group = [x for x in group if not _blocked(x, contradicted)]
-                if not group or any(_blocked(x, contradicted) for x in group):
+                planned = [(x, changes_for(x, config)) for x in group]
+                open_moves = [
+                    (x, ops) for x, ops in planned if not _blocked(x, _made(x, ops), contradicted)
+                ]
+                if item.get("joint"):
+                    planned = open_moves
+                elif len(open_moves) < len(planned):
                     continue
-                changes = [c for x in group for c in changes_for(x, pack.get("config", {}))]
-                if not changes or (item.get("joint") and len(changes) < len(group)):
+                if not planned or any(not ops for _, ops in planned):
                     continue
+                changes = [c for _, ops in planned for c in ops]
                 what = "; ".join(
                     f"{x['key']} {x['direction']}"
-                    + (f" {x['value']}" if x.get("value") is not None else "")
-                    for x in group
+                    + (f" {_made(x, ops)}" if _made(x, ops) is not None else "")
+                    for x, ops in planned
                 )
                 ranked.append(
                     (
@@ -138,7 +136,7 @@ class OfflineProvider:
                         position,
                         {
                             "recommendation_type": TYPES.get(
-                                group[0]["key"].split(".")[0], "config_change"
+                                planned[0][0]["key"].split(".")[0], "config_change"
                             ),
                             "description": f"{what}: {item['summary']} ({item['id']})",
                             "changes": changes,

@@ -1,10 +1,12 @@
 """Freshness of the dashboard aggregates.
 
 Full edition: a real-time continuous aggregate is as fresh as its refresh policy keeps it: no
-policy, a paused policy, a failed last run or no success yet (with rows to aggregate) is
-degraded, and the age of the policy's last success is held against the lag thresholds; the
-watermark (end of the materialised range) is reported. The watermark's own age is not a
-staleness signal: it stops moving when no new rows arrive. Apache edition: each fallback view's
+policy, a paused policy, a failed last run, or no success yet (with rows to aggregate) once the
+policy's first run is due, is degraded; a policy whose first run is still ahead (0010 starts new
+ones one interval on) is not, as its real-time aggregate reads the raw rows meanwhile. The age
+of the policy's last success is held against the lag thresholds; the watermark (end of the
+materialised range) is reported. The watermark's own age is not a staleness signal: it stops
+moving when no new rows arrive. Apache edition: each fallback view's
 last refresh, read from the `arc:refreshed_at=` stamp that arc_refresh_fallback_aggregates()
 writes into the view's COMMENT, against the same thresholds; a view never populated is
 unhealthy. An aggregate over an empty hypertable is healthy.
@@ -83,6 +85,9 @@ def _judge_cagg(
         c.flag(DEGRADED, f"{name}: refresh policy (job {info['policy_job_id']}) failed")
     last_ok: datetime | None = info.get("policy_last_success")
     if last_ok is None:
+        first_run: datetime | None = info.get("policy_next_start")
+        if first_run is not None and first_run > now:
+            return  # scheduled, not yet due: a new policy (0010 starts them one interval on)
         if info["source_has_rows"]:
             c.flag(DEGRADED, f"{name} has never been refreshed")
         return
@@ -119,7 +124,8 @@ async def _cagg_freshness(conn: AsyncConnection) -> dict[str, dict[str, Any]]:
                            AS watermark,
                        j.job_id, j.scheduled, s.last_run_status,
                        CASE WHEN s.last_successful_finish > TIMESTAMPTZ '1971-01-01'
-                            THEN s.last_successful_finish END AS last_success
+                            THEN s.last_successful_finish END AS last_success,
+                       COALESCE(s.next_start, j.next_start) AS next_start
                 FROM (
                     SELECT ca.view_name, ca.materialized_only,
                            _timescaledb_functions.to_timestamp(
@@ -146,6 +152,7 @@ async def _cagg_freshness(conn: AsyncConnection) -> dict[str, dict[str, Any]]:
             "policy_scheduled": r.scheduled,
             "policy_last_status": r.last_run_status,
             "policy_last_success": r.last_success,
+            "policy_next_start": r.next_start,
         }
         for r in rows
     }
