@@ -19,6 +19,7 @@ times a kept one again without loading (minutes saved at 2M outcomes).
 
 import argparse
 import asyncio
+import gc
 import math
 import os
 import statistics
@@ -261,6 +262,7 @@ async def run(server_url: str, args: Sequence[str] = ()) -> dict[str, Any]:
                     )
             comparator = VersionComparator(engine)
             await comparator.compare_versions(*versions)  # warm up: imports, plans, caches
+            gc.freeze()  # as arc-db does after its imports (cli.main): no 90 ms full scans
             print(f"{'metric':<20} {'aggregate p50/p95 ms':>22} {'raw p50/p95 ms':>18} ratio")
             for metric in METRICS:
                 agg_times, agg = await _timed(

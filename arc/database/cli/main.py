@@ -7,6 +7,7 @@ redacted; `--debug` shows the traceback. Each command lives in `commands/<name>.
 """
 
 import argparse
+import gc
 import os
 import traceback
 from collections.abc import Sequence
@@ -50,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         fail(CliError(str(exc), "use DEBUG, INFO, WARNING or ERROR", EXIT_USAGE))
     url = args.url or os.environ.get("TIMESCALE_SERVICE_URL")
+    # The imports' objects live as long as the process: out of the collector's sight, a full
+    # collection scans only what the command makes (it cost 90 ms with them in a comparison).
+    gc.freeze()
     try:
         code: int = args.func(args)
         return code

@@ -14,11 +14,11 @@ a late outcome) is only counted once that bucket is materialised again:
   after. A cheap test decides whether a refresh is needed: a simulation of the compared
   versions written or changed after the view's last refresh (its row's xmin is newer than
   the transaction that stamped the view, read through pg_description) that has outcomes
-  before the view's watermark, found by one index probe per such simulation. Only then is
-  the one view the comparison reads refreshed (REFRESH ... CONCURRENTLY and the same
-  `arc:refreshed_at=` stamp as arc_refresh_fallback_aggregates()). An outcome added later to
-  a simulation whose row did not change since is not seen by this test: it counts after the
-  next `arc-db maintain` (or `arc-db compare --refresh`).
+  before the view's watermark, found by one index probe per such simulation. Only then are
+  the views the comparison reads refreshed (arc_refresh_fallback_aggregate(): REFRESH ...
+  CONCURRENTLY and the same `arc:refreshed_at=` stamp as arc_refresh_fallback_aggregates()).
+  An outcome added later to a simulation whose row did not change since is not seen by this
+  test: it counts after the next `arc-db maintain` (or `arc-db compare --refresh`).
 
 Refreshing needs the owner's rights (and a primary server): without them the comparison goes
 on with what the views hold, and the report says why nothing was refreshed.
@@ -46,11 +46,17 @@ Kind = Literal["version", "simulation", "pareto"]
 # the caller (this layer does not import ops).
 RefreshAggregates = Callable[[AsyncEngine, datetime | None], Awaitable[list[str]]]
 
-# Apache edition: the fallback view each kind reads, its bucket width and the subject column.
-FALLBACK_SOURCES: dict[Kind, tuple[str, str, str]] = {
-    "version": ("version_scenario_stats_daily", "1 day", "config_version_id"),
-    "simulation": ("outcome_stats_hourly", "1 hour", "simulation_id"),
-    "pareto": ("version_stats_daily", "1 day", "config_version_id"),
+# Apache edition: the fallback view each kind reads, its bucket width and the subject column,
+# and the views refreshed with it (the whole weeks a version comparison reads, migration 0012).
+FALLBACK_SOURCES: dict[Kind, tuple[str, str, str, tuple[str, ...]]] = {
+    "version": (
+        "version_scenario_stats_daily",
+        "1 day",
+        "config_version_id",
+        ("version_scenario_stats_weekly",),
+    ),
+    "simulation": ("outcome_stats_hourly", "1 hour", "simulation_id", ()),
+    "pareto": ("version_stats_daily", "1 day", "config_version_id", ()),
 }
 # Errors that mean "not allowed to refresh here", not "broken": not the owner, a read-only
 # transaction or a standby.
@@ -133,7 +139,7 @@ async def _refresh_fallback(
     end: datetime | None,
     report: FreshnessReport,
 ) -> None:
-    view, width, subject = FALLBACK_SOURCES[kind]
+    view, width, subject, together = FALLBACK_SOURCES[kind]
     async with engine.connect() as conn:
         stale = (
             await conn.execute(
@@ -151,25 +157,11 @@ async def _refresh_fallback(
             report.checked.append(view)
             return
         async with conn.begin():
-            # The body of arc_refresh_fallback_aggregates() for one view: the same stamp (the
+            # What arc_refresh_fallback_aggregates() does for each view: the same stamp (the
             # transaction's now(), which the view's own `now()` saw) makes the same watermark.
-            await conn.execute(
-                text(
-                    f"""
-                    DO $$
-                    BEGIN
-                        IF (SELECT ispopulated FROM pg_matviews
-                            WHERE schemaname = 'public' AND matviewname = '{view}') THEN
-                            REFRESH MATERIALIZED VIEW CONCURRENTLY public.{view};
-                        ELSE
-                            REFRESH MATERIALIZED VIEW public.{view};
-                        END IF;
-                        EXECUTE format('COMMENT ON MATERIALIZED VIEW public.%I IS %L', '{view}',
-                                       'arc:refreshed_at=' || now()::text);
-                    END
-                    $$
-                    """
+            for name in (view, *together):
+                await conn.execute(
+                    text("SELECT arc_refresh_fallback_aggregate(:view)"), {"view": name}
                 )
-            )
-    report.refreshed.append(view)
-    log.info("comparison.fallback_refreshed", view=view)
+    report.refreshed += [view, *together]
+    log.info("comparison.fallback_refreshed", views=[view, *together])

@@ -114,21 +114,26 @@ def fisher_exact_two_sided(
         return p
     a, n1, n, total = a[live], n1[live], n[live], total[live]
     gamma = 1 + 1e-14
-    p_exact = np.asarray(hypergeom.pmf(a, total, n1, n), dtype=np.float64)
-    log_exact = np.log(p_exact)
+    log_exact = np.asarray(hypergeom.logpmf(a, total, n1, n), dtype=np.float64)
+    # Where the distribution is symmetric (equal rows, or a column of half the total), the
+    # mirror image of a is exactly as likely as a: a tie known without computing it.
+    mirror = np.where(2 * n1 == total, n - a, np.where(2 * n == total, n1 - a, -1))
 
     def compare(x: IntArray, scale: float) -> IntArray:
-        """sign(pmf(x) - scale * p_exact) per table, exact near ties."""
+        """sign(pmf(x) - scale * pmf(a)) per table, exact near ties: known ties (x = a or its
+        mirror image), else pmf where the logarithms are too close to tell."""
         diff = np.asarray(hypergeom.logpmf(x, total, n1, n), dtype=np.float64) - (
             log_exact + np.log(scale)
         )
         sign: IntArray = np.sign(diff).astype(np.int64)
-        close = np.abs(diff) < 1e-9
+        tie = (x == a) | (x == mirror)
+        sign[tie] = int(np.sign(1 - scale))
+        close = (np.abs(diff) < 1e-9) & ~tie
         if close.any():
-            exact = np.asarray(
-                hypergeom.pmf(x[close], total[close], n1[close], n[close]), dtype=np.float64
-            )
-            sign[close] = np.sign(exact - scale * p_exact[close]).astype(np.int64)
+            t, m, d = total[close], n1[close], n[close]
+            exact = np.asarray(hypergeom.pmf(x[close], t, m, d), dtype=np.float64)
+            p_exact = np.asarray(hypergeom.pmf(a[close], t, m, d), dtype=np.float64)
+            sign[close] = np.sign(exact - scale * p_exact).astype(np.int64)
         return sign
 
     mode = ((n + 1) * (n1 + 1) / (total + 2)).astype(np.int64)  # as scipy computes it

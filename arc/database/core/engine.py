@@ -1,6 +1,7 @@
 """The one async engine of a process, its session factory, and `connect` for readers that take
 either an engine or the caller's own connection."""
 
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ import asyncpg
 import structlog
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -17,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import await_
 
 from arc.database.core.errors import is_unusable_connection
 from arc.database.core.jsonb import json_dumps
@@ -28,6 +31,8 @@ from arc.database.core.settings import (
 )
 
 log = structlog.get_logger("arc.database.core.engine")
+# A connection idle in the pool longer than this is tested before it is handed out.
+PING_AFTER_IDLE_S = 1.0
 
 
 # What PgBouncer (1.18, transaction mode, stock settings) accepts at startup: the parameters it
@@ -119,13 +124,16 @@ def build_engine(
         max_overflow=max_overflow,  # extra connections allowed under load (20 + 30 = 50)
         pool_timeout=pool_timeout,  # seconds to wait for a free connection before failing
         pool_recycle=pool_recycle,  # reconnect connections older than this (seconds)
-        pool_pre_ping=True,  # test a connection on checkout; drops ones the server closed
+        pool_pre_ping=False,  # _pinger instead: one round trip, not three
         json_serializer=json_dumps,
         echo=echo,
         hide_parameters=True,  # bound values (trajectories, logs) never go into error texts
         **options,
     )
     event.listen(engine.sync_engine, "handle_error", _invalidate_unusable_connections)
+    ping_after = 0.0 if fallback_url is not None else PING_AFTER_IDLE_S
+    event.listen(engine.sync_engine, "checkout", _pinger(ping_after))
+    event.listen(engine.sync_engine, "checkin", _note_checkin)
     log.info(
         "db.engine_created",
         url=settings.redacted_url,
@@ -180,6 +188,36 @@ def _fallback_creator(
         return dbapi.connect(async_creator_fn=connect, **adapted)
 
     return creator
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info["checked_in_at"] = time.monotonic()
+
+
+def _pinger(after_idle_s: float) -> Callable[[Any, Any, Any], None]:
+    """The checkout test: a connection idle in the pool `after_idle_s` or longer (or new) is
+    tested as the pool hands it out; one the server closed is replaced.
+
+    One simple-protocol `SELECT 1` (one message, so atomic through PgBouncer in transaction
+    mode) where SQLAlchemy's pre-ping sends BEGIN, `;` and ROLLBACK. Connections die idle
+    (server or PgBouncer idle timeouts, restarts, failovers): one in use a moment ago is alive,
+    and should it not be, the statement fails with a disconnect that invalidates it and the
+    write path retries. A single-row record_outcome saved 0.3 ms a call that way, a third of
+    what it adds to the INSERT (docs/decisions.md P22). Read engines on a replica test every
+    checkout: losing the replica sends the next read to the primary at once.
+    """
+
+    def ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get("checked_in_at") if record is not None else None
+        if returned is not None and time.monotonic() - returned < after_idle_s:
+            return
+        try:
+            await_(dbapi_connection.driver_connection.execute("SELECT 1"))
+        except Exception as exc:  # any failure: the pool invalidates it and takes another
+            raise DisconnectionError(f"connection failed its ping: {type(exc).__name__}") from exc
+
+    return ping
 
 
 def _invalidate_unusable_connections(context: ExceptionContext) -> None:

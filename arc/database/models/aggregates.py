@@ -1,4 +1,4 @@
-"""The aggregates the migrations create (0004, 0007, 0010) and the hypertable each reads.
+"""The aggregates the migrations create (0004, 0007, 0010, 0012) and the hypertable each reads.
 
 Continuous aggregates on the full edition, plain materialized views (refreshed by
 arc_refresh_fallback_aggregates()) on the Apache edition; not ORM models, but part of the schema
@@ -26,5 +26,10 @@ RECENT_AGGREGATES = {
     "tool_performance_hourly": "tool_usage",
     "failure_trends_hourly": "failure_patterns",
 }
-AGGREGATE_SOURCES = DASHBOARD_AGGREGATES | STATISTICS_AGGREGATES | RECENT_AGGREGATES
+# 0012: whole weeks of the version x scenario statistics (what a comparison reads for the weeks
+# its window covers; the days around them come from the daily view).
+WEEKLY_AGGREGATES = {"version_scenario_stats_weekly": "outcomes"}
+AGGREGATE_SOURCES = (
+    DASHBOARD_AGGREGATES | STATISTICS_AGGREGATES | RECENT_AGGREGATES | WEEKLY_AGGREGATES
+)
 ALL_AGGREGATES = tuple(AGGREGATE_SOURCES)

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from arc.database.analytics.windows import DAY, WEEK, floor_time
 from arc.database.comparison import latency, reader
 from arc.database.comparison.metrics import METRICS
 from tests.support.planting import (
@@ -31,9 +32,18 @@ __all__ = ["scratch_engine", "scratch_url"]
 
 SCENARIOS = [f"stats_s{i}" for i in range(6)]
 NARROW = "stats_narrow"
+# Days with outcomes: three whole weeks before the current one (the weekly aggregate of 0012),
+# and days of the last week (the daily view around them).
+WHEN = (days_ago(24), days_ago(17), days_ago(10), days_ago(4), days_ago(3), days_ago(1))
 
 
-async def _raw(engine: AsyncEngine, versions: list[uuid.UUID], column: str) -> dict:
+async def _raw(
+    engine: AsyncEngine,
+    versions: list[uuid.UUID],
+    column: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> dict:
     async with engine.connect() as conn:
         rows = await conn.execute(
             text(
@@ -43,31 +53,40 @@ async def _raw(engine: AsyncEngine, versions: list[uuid.UUID], column: str) -> d
                        count(*) FILTER (WHERE o.status = 'success') AS success_n
                 FROM outcomes o JOIN simulations s ON s.simulation_id = o.simulation_id
                 WHERE s.config_version_id = ANY(:v)
+                  AND o.execution_time >= COALESCE(CAST(:start AS timestamptz), '-infinity')
+                  AND o.execution_time < COALESCE(CAST(:end AS timestamptz), 'infinity')
                 GROUP BY 1, 2
                 """
             ),
-            {"v": versions},
+            {"v": versions, "start": start, "end": end},
         )
         return {(r.v, r.scenario_id): r for r in rows}
 
 
-async def _from_views(engine: AsyncEngine, versions: list[uuid.UUID], metric: str) -> dict:
+async def _from_views(
+    engine: AsyncEngine,
+    versions: list[uuid.UUID],
+    metric: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> dict:
     async with engine.connect() as conn:
         return await reader.scenario_stats(
             conn,
             kind="version",
             subject_ids=versions,
             metric=METRICS[metric],
-            start=None,
-            end=None,
+            start=start,
+            end=end,
             scenarios=None,
         )
 
 
 @pytest.fixture(scope="module")
 async def planted(scratch_engine: AsyncEngine) -> list[uuid.UUID]:
-    """Two versions; outcomes three and four days ago (aggregated after a refresh) and in the
-    current hour (never aggregated: the real-time part), with values of realistic spread."""
+    """Two versions; outcomes 24, 17, 10, 4, 3 and 1 days ago (aggregated after a refresh) and
+    in the current hour (never aggregated: the real-time part), with values of realistic
+    spread."""
     rng = random.Random(20261130)
     config = await make_configuration(scratch_engine, user_id=uuid.uuid4())
     versions = [
@@ -86,7 +105,7 @@ async def planted(scratch_engine: AsyncEngine) -> list[uuid.UUID]:
                 tokens=rng.randrange(50, 5000),
             )
             for i, s in enumerate(SCENARIOS)
-            for when in (days_ago(4), days_ago(3), days_ago(1))
+            for when in WHEN
             for _ in range(rng.randrange(3, 12))
         ]
         # the current hour, to be read in real time whatever the edition
@@ -135,6 +154,54 @@ async def test_means_and_variances_equal_the_raw_rows(
         assert math.isclose(got.variance, expected.var, rel_tol=1e-9), (key, got, expected.var)
 
 
+async def test_whole_weeks_come_from_the_weekly_aggregate(
+    scratch_engine: AsyncEngine, planted: list[uuid.UUID]
+) -> None:
+    """The weeks of 24, 17 and 10 days ago are whole: the comparison reads them as one cell
+    per version and scenario (and the means above still equal the raw rows: no day of them
+    is counted twice)."""
+    async with scratch_engine.connect() as conn:
+        weeks = set(
+            (
+                await conn.execute(
+                    text(
+                        "SELECT DISTINCT week FROM v_version_scenario_stats_weekly"
+                        " WHERE config_version_id = ANY(:v)"
+                    ),
+                    {"v": planted},
+                )
+            ).scalars()
+        )
+    assert {floor_time(days_ago(d), WEEK) for d in (24, 17, 10)} <= weeks
+
+
+@pytest.mark.parametrize("metric", ["reliability_score", "success_rate", "execution_time_ms"])
+async def test_windows_through_weeks_equal_the_raw_rows(
+    scratch_engine: AsyncEngine, planted: list[uuid.UUID], metric: str
+) -> None:
+    """Windows that start and end inside weeks, or are open at either end: the whole weeks in
+    them from the weekly aggregate, the days around them from the daily view, equal to the raw
+    rows of the same whole days."""
+    today = floor_time(datetime.now(UTC), DAY)
+    windows = [
+        (today - timedelta(days=a), today - timedelta(days=b))
+        for a, b in ((27, 0), (23, 2), (20, 9), (16, 11), (30, 18), (12, 2))
+    ]
+    windows += [(None, today - timedelta(days=5)), (today - timedelta(days=19), None)]
+    column = "reliability_score" if metric == "success_rate" else metric
+    for start, end in windows:
+        raw = await _raw(scratch_engine, planted, column, start, end)
+        views = await _from_views(scratch_engine, planted, metric, start, end)
+        assert set(views) == set(raw), (start, end)
+        for key, expected in raw.items():
+            got = views[key]
+            assert (got.n, got.success_n) == (expected.n, expected.success_n), (start, end)
+            if got.mean is not None:
+                assert math.isclose(got.mean, expected.mean, rel_tol=1e-9), (start, end)
+                if expected.var is not None:
+                    assert math.isclose(got.variance, expected.var, rel_tol=1e-9), key
+
+
 @pytest.mark.parametrize("metric", ["reliability_score", "execution_time_ms", "cost_usd"])
 async def test_only_a_narrow_spread_is_read_twice(
     scratch_engine: AsyncEngine, planted: list[uuid.UUID], metric: str
@@ -152,7 +219,7 @@ async def test_only_a_narrow_spread_is_read_twice(
         flagged = {
             row.scenario_id
             for row in await conn.execute(text(sql), params)
-            if reader._group(row, METRICS[metric])[1]
+            if reader._group(*row[2:])[1]
         }
     assert flagged == {NARROW}
 
@@ -235,7 +302,7 @@ async def test_the_views_hold_aggregated_and_real_time_rows(
                 {"v": planted},
             )
         ).scalar_one()
-    assert stored == 2  # three and four days ago are materialized
+    assert stored == 5  # 24, 17, 10, 4 and 3 days ago are materialized
     assert today == 2 * len(SCENARIOS)  # today's rows, computed at query time
 
 

@@ -105,6 +105,8 @@ AGGREGATES |= {
         "sum_confidence",
         "confidence_n",
     ],
+    # 0012: whole weeks of the version x scenario cells (docs/decisions.md K34).
+    "version_scenario_stats_weekly": ["week", "config_version_id", "scenario_id", *STATISTICS[:-1]],
 }
 VIEWS = (
     "v_llm_failure_analysis",
@@ -120,6 +122,7 @@ VIEWS = (
     "v_outcome_stats_hourly",
     "v_version_scenario_stats_daily",
     "v_version_stats_daily",
+    "v_version_scenario_stats_weekly",
     "v_config_pareto",
 )
 # Every index seeds 002 (§3C, §9B) and 004 (§3) name. 000's idx_outcomes_errors is subsumed by
@@ -430,7 +433,7 @@ async def test_continuous_aggregates_with_refresh_policies(session: AsyncSession
     # 0010: the daily statistics are read materialized (their views add the recent days from
     # finer aggregates), and the hourly per-scenario cells are read materialized only.
     materialized = {"version_stats_daily", "version_scenario_stats_daily"}
-    materialized |= {"version_scenario_stats_hourly"}
+    materialized |= {"version_scenario_stats_hourly", "version_scenario_stats_weekly"}
     assert {r.view_name: (r.materialized_only, r.policies) for r in found} == {
         name: (name in materialized, 1) for name in AGGREGATES
     }

@@ -46,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from arc.database.core.engine import build_engine
 from arc.database.models import Base
 from arc.database.models.aggregates import ALL_AGGREGATES
+from arc.database.ops.maintenance import refresh_aggregates
 from arc.database.ops.provision import drop_database, ensure_database, with_database
 from arc.database.schema import migrate
 from tests import factories as f
@@ -185,6 +186,7 @@ RELATIONS = {
             "v_outcome_stats_hourly",
             "v_version_scenario_stats_daily",
             "v_version_stats_daily",
+            "v_version_scenario_stats_weekly",
             "v_config_pareto",
         ),
         "tenant_view",
@@ -273,8 +275,8 @@ async def matrix_engine(matrix_url: str) -> AsyncIterator[AsyncEngine]:
 
 def _tenant_rows(user: uuid.UUID, scenario: str, tag: str) -> tuple[dict[str, Any], list[Any]]:
     """A tenant's graph, shaped so that every tenant view has something to show: a running
-    simulation, 12 outcomes of one scenario today (v_error_rates wants 10), a failure pattern,
-    tool usage, a pending confident recommendation of its own session."""
+    simulation, 12 outcomes of one scenario today (v_error_rates wants 10) and one 15 days ago,
+    a failure pattern, tool usage, a pending confident recommendation of its own session."""
     now = f.utcnow()
     config = f.ConfigurationFactory(user_id=user)
     previous = f.ConfigVersionFactory(config_id=config.config_id, version_number=1)
@@ -298,6 +300,15 @@ def _tenant_rows(user: uuid.UUID, scenario: str, tag: str) -> tuple[dict[str, An
         )
         for i in range(12)
     ]
+    # and one in a whole week before this one: the weekly statistics (0012) hold it once the
+    # world's aggregates are refreshed
+    outcomes.append(
+        f.OutcomeFactory(
+            simulation_id=simulation.simulation_id,
+            scenario_id=scenario,
+            execution_time=now - timedelta(days=15),
+        )
+    )
     tool = f.ToolUsageFactory(
         outcome_id=outcomes[0].outcome_id,
         execution_time=outcomes[0].execution_time,
@@ -389,6 +400,7 @@ async def world(matrix_url: str, matrix_engine: AsyncEngine, logins: dict[str, L
         keys = {t: sorted(after[t] - before[t]) for t in pk if after[t] - before[t]}
         tenants[name] = Tenant(user, graph, keys)
         before = after
+    await refresh_aggregates(matrix_engine)  # what only a materialised aggregate shows
     return World(matrix_url, logins, tenants, scenarios[2].scenario_id, relations, pk)
 
 

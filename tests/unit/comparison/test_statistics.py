@@ -50,8 +50,8 @@ def test_vectorised_fisher_equals_scipy(tables: list[tuple[int, int, int, int]])
         assert math.isclose(ours[i], expected, rel_tol=1e-9, abs_tol=1e-12), (a, b, c, d)
 
 
-def test_fisher_on_large_counts() -> None:
-    tables = [(1500, 500, 1400, 600), (2000, 0, 1990, 10), (3, 1997, 12, 1988)]
+def _fisher_matches_scipy(tables: list[tuple[int, int, int, int]]) -> None:
+    """Tables [[c_success, c_fail], [b_success, b_fail]], all at once, each against scipy."""
     ours = fisher_exact_two_sided(
         np.array([t[2] for t in tables], dtype=INT),
         np.array([t[2] + t[3] for t in tables], dtype=INT),
@@ -59,7 +59,27 @@ def test_fisher_on_large_counts() -> None:
         np.array([t[0] + t[1] for t in tables], dtype=INT),
     )
     for p, (a, b, c, d) in zip(ours, tables, strict=True):
-        assert math.isclose(p, stats.fisher_exact([[a, b], [c, d]]).pvalue, rel_tol=1e-9)
+        expected = stats.fisher_exact([[a, b], [c, d]]).pvalue
+        assert math.isclose(p, expected, rel_tol=1e-9, abs_tol=1e-12), (a, b, c, d)
+
+
+def test_fisher_on_large_counts() -> None:
+    _fisher_matches_scipy([(1500, 500, 1400, 600), (2000, 0, 1990, 10), (3, 1997, 12, 1988)])
+
+
+def test_fisher_on_symmetric_tables() -> None:
+    """Equal rows, or a column of half the total: the observed table's mirror image is exactly
+    as likely, a tie scipy counts in the p-value (the common case of two versions run the same
+    number of times)."""
+    rng = np.random.default_rng(11)
+    tables = [
+        (int(x), 2000 - int(x), int(y), 2000 - int(y))
+        for x, y in rng.integers(1400, 1600, (200, 2))
+    ]
+    tables += [(700, 1300, 1300, 700), (10, 30, 30, 10), (5, 5, 5, 5), (1000, 1000, 1000, 1000)]
+    # rows of 20 and 40, a column of 30: half the total
+    tables += [(a, 20 - a, 30 - a, 10 + a) for a in range(0, 21)]
+    _fisher_matches_scipy(tables)
 
 
 def test_welch_matches_scipy_on_raw_data() -> None:
