@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from arc.database.analytics.rows import from_row, pct
-from arc.database.analytics.sources import SCENARIO_DAILY, PanelBase
+from arc.database.analytics.sources import SCENARIO_DAILY, SCENARIO_WEEKS, PanelBase
 from arc.database.analytics.windows import (
     DAY,
     WEEK,
@@ -125,8 +125,8 @@ class SimulationPanels(PanelBase):
         scenario_ids = check_names(scenario_ids, "scenario_ids", _SCENARIO_ID_CHARS)
         lo, hi = bucket_window(start, end, WEEK)
         scenario_filter = "AND scenario_id = ANY(:scenarios)" if scenario_ids is not None else ""
-        daily_sql = await self.from_source(SCENARIO_DAILY, scenario_filter)
-        # Days (one cell per version and day) combine into weeks in one hash aggregation: the
+        cells_sql = await self.from_source(SCENARIO_WEEKS, scenario_filter)
+        # Cells (one per version and week, or day) combine into weeks in one hash aggregation: the
         # mean from the sums; SS = sum(ss_i) + (sum(s_i^2 / n_i) - S^2 / N), where the cells'
         # own SS (exact, from the aggregate) is added to the spread of the cell means, whose
         # rounding (relative 1e-16) is cut to 0 below 1e-12 of its terms, so a week of equal
@@ -144,7 +144,7 @@ class SimulationPanels(PanelBase):
                        sum(n) AS n, sum(sum_reliability) AS s, sum(ss_reliability) AS ss,
                        sum(sum_reliability * sum_reliability / n) AS between_terms,
                        sum(sum_time_ms) AS time_ms, sum(timeout_n) AS timeouts
-                FROM ({daily_sql}) d
+                FROM ({cells_sql}) d
                 GROUP BY 1, 2
             ) weeks
             ORDER BY week DESC, avg_reliability ASC, scenario_id

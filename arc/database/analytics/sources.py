@@ -141,6 +141,29 @@ SCENARIO_DAILY = SourcePair(
     """,
 )
 
+# 0012: the same per scenario, whole weeks from the weekly aggregate (one row per version and
+# week, `day` its Monday) up to the last week it holds in the window, then days; for reads that
+# group by week over a window of whole weeks. The raw side is SCENARIO_DAILY's.
+SCENARIO_WEEKS = SourcePair(
+    aggregate="""
+        WITH weeks AS (
+            SELECT week AS day, scenario_id, n, error_n, timeout_n, sum_reliability,
+                   ss_reliability, sum_time_ms
+            FROM v_version_scenario_stats_weekly
+            WHERE week >= :start AND week < :end {filters}
+        ), covered AS (
+            SELECT COALESCE(max(day) + INTERVAL '7 days', :start) AS until FROM weeks
+        )
+        SELECT * FROM weeks
+        UNION ALL
+        SELECT day, scenario_id, n, error_n, timeout_n, sum_reliability, ss_reliability,
+               sum_time_ms
+        FROM v_version_scenario_stats_daily
+        WHERE day >= (SELECT until FROM covered) AND day < :end {filters}
+    """,
+    raw=SCENARIO_DAILY.raw,
+)
+
 
 class PanelBase:
     """The engine, the resolved source and one read helper, shared by every panel family."""

@@ -196,24 +196,26 @@ def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
 
 
 def _pinger(after_idle_s: float) -> Callable[[Any, Any, Any], None]:
-    """The checkout test: a connection idle in the pool `after_idle_s` or longer (or new) is
-    tested as the pool hands it out; one the server closed is replaced.
+    """The checkout test: a connection idle in the pool `after_idle_s` or longer, new, or with
+    its socket known closed is tested as the pool hands it out; a failed test replaces it.
 
     One simple-protocol `SELECT 1` (one message, so atomic through PgBouncer in transaction
     mode) where SQLAlchemy's pre-ping sends BEGIN, `;` and ROLLBACK. Connections die idle
-    (server or PgBouncer idle timeouts, restarts, failovers): one in use a moment ago is alive,
-    and should it not be, the statement fails with a disconnect that invalidates it and the
-    write path retries. A single-row record_outcome saved 0.3 ms a call that way, a third of
-    what it adds to the INSERT (docs/decisions.md P22). Read engines on a replica test every
-    checkout: losing the replica sends the next read to the primary at once.
+    (server or PgBouncer idle timeouts, restarts, failovers); should one in use a moment ago
+    die unseen, the statement fails with a disconnect that invalidates it and the write path
+    retries. A single-row record_outcome saved 0.3 ms a call, a third of what it adds to the
+    INSERT (docs/decisions.md P22). Read engines on a replica test every checkout: losing the
+    replica sends the next read to the primary at once.
     """
 
     def ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        driver = dbapi_connection.driver_connection
         returned = record.info.get("checked_in_at") if record is not None else None
-        if returned is not None and time.monotonic() - returned < after_idle_s:
+        recent = returned is not None and time.monotonic() - returned < after_idle_s
+        if recent and not driver.is_closed():  # is_closed: the socket is known to be gone
             return
         try:
-            await_(dbapi_connection.driver_connection.execute("SELECT 1"))
+            await_(driver.execute("SELECT 1"))
         except Exception as exc:  # any failure: the pool invalidates it and takes another
             raise DisconnectionError(f"connection failed its ping: {type(exc).__name__}") from exc
 

@@ -5,6 +5,8 @@ arc_refresh_fallback_aggregates()) on the Apache edition; not ORM models, but pa
 every reader and operator refers to.
 """
 
+from datetime import timedelta
+
 # 0004: the dashboard aggregates.
 DASHBOARD_AGGREGATES = {
     "simulation_performance_hourly": "outcomes",
@@ -33,3 +35,18 @@ AGGREGATE_SOURCES = (
     DASHBOARD_AGGREGATES | STATISTICS_AGGREGATES | RECENT_AGGREGATES | WEEKLY_AGGREGATES
 )
 ALL_AGGREGATES = tuple(AGGREGATE_SOURCES)
+# The width of each one's time buckets (a refresh materialises whole buckets only).
+BUCKET_WIDTHS: dict[str, timedelta] = {
+    "simulation_performance_hourly": timedelta(hours=1),
+    "failure_trends_daily": timedelta(days=1),
+    "tool_performance_daily": timedelta(days=1),
+    "outcome_stats_hourly": timedelta(hours=1),
+    "version_scenario_stats_daily": timedelta(days=1),
+    "version_stats_daily": timedelta(days=1),
+    "version_stats_15m": timedelta(minutes=15),
+    "version_scenario_stats_15m": timedelta(minutes=15),
+    "version_scenario_stats_hourly": timedelta(hours=1),
+    "tool_performance_hourly": timedelta(hours=1),
+    "failure_trends_hourly": timedelta(hours=1),
+    "version_scenario_stats_weekly": timedelta(days=7),
+}

@@ -26,9 +26,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from arc.database.analytics.windows import ceil_time, floor_time
 from arc.database.core.errors import sqlstate_of
 from arc.database.core.timescale import detect_async
-from arc.database.models.aggregates import ALL_AGGREGATES
+from arc.database.models.aggregates import ALL_AGGREGATES, BUCKET_WIDTHS
 
 log = structlog.get_logger(__name__)
 
@@ -92,7 +93,8 @@ async def refresh_aggregates(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> list[str]:
-    """Bring every aggregate (dashboard, comparison statistics) up to date for [start, end).
+    """Bring every aggregate (dashboard, comparison statistics) up to date for [start, end),
+    widened to each one's whole buckets; returns the aggregates refreshed.
 
     Full edition: refresh_continuous_aggregate per aggregate (it cannot run inside a
     transaction, hence the AUTOCOMMIT connection). The end is clipped to now - 1 hour, the
@@ -119,10 +121,20 @@ async def refresh_aggregates(
             if start is not None and start >= end:
                 log.info("aggregates.refresh_skipped", start=start, end=end)
                 return []
+            refreshed = []
             for name in names:
-                await _refresh_one(auto, name, start, end)
-            log.info("aggregates.refreshed", aggregates=names, start=start, end=end)
-            return names
+                # Whole buckets: TimescaleDB materialises only the buckets inside the window
+                # (the one holding `start` would be left out) and refuses a window narrower
+                # than one (the weekly aggregate of 0012 on a window of days).
+                width = BUCKET_WIDTHS[name]
+                lo = floor_time(start, width) if start is not None else None
+                hi = min(ceil_time(end, width), latest)
+                if lo is not None and hi - lo < width:
+                    continue  # no whole bucket has ended in the window yet
+                await _refresh_one(auto, name, lo, hi)
+                refreshed.append(name)
+            log.info("aggregates.refreshed", aggregates=refreshed, start=start, end=end)
+            return refreshed
         async with conn.begin():
             refreshed = (
                 await conn.execute(text("SELECT arc_refresh_fallback_aggregates()"))

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 
@@ -140,7 +141,15 @@ class OutcomeRepository(BaseRepository):
             found: Any = (await self.conn.exec_driver_sql(_RECORD_ONE_SQL, args)).one()
         else:
             driver: Any = (await self.conn.get_raw_connection()).driver_connection
-            found = await driver.fetchrow(_RECORD_ONE_SQL, *args)
+            try:
+                found = await driver.fetchrow(_RECORD_ONE_SQL, *args)
+            except BaseException as exc:
+                # Past SQLAlchemy, so its disconnect handling does not see this: anything but
+                # an error the server reported leaves the connection in doubt; the pool must
+                # not hand it out again.
+                if not isinstance(exc, asyncpg.PostgresError):
+                    await self.conn.invalidate(exc if isinstance(exc, Exception) else None)
+                raise
         return found[0], bool(found[1]), bool(found[2])
 
     async def execution_times(self, outcome_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:

@@ -15,7 +15,7 @@ from statistics import stdev
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert
+from sqlalchemy import func, insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from arc.database.analytics import ArcAnalytics, ceil_time, floor_time
@@ -36,6 +36,7 @@ __all__ = ["scratch_engine", "scratch_url"]  # fixtures re-exported for this mod
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+WEEK = timedelta(days=7)
 approx = pytest.approx
 
 
@@ -46,7 +47,9 @@ async def planted(scratch_engine: AsyncEngine) -> AsyncIterator[Planted]:
     await plant(scratch_engine, data)
     # Backfill older than the policy window reaches the continuous aggregates on refresh;
     # on the Apache edition this refreshes the fallback views (analytics reads raw anyway).
-    await refresh_aggregates(scratch_engine, start=data.start - DAY, end=data.end + DAY)
+    # A week on either side: the weeks holding the data are whole, so the weekly aggregate
+    # (0012) holds them and the scenario trends read them from it.
+    await refresh_aggregates(scratch_engine, start=data.start - WEEK, end=data.end + WEEK)
     return data
 
 
@@ -251,6 +254,25 @@ async def test_scenario_difficulty_trends_weekly(analytics: ArcAnalytics, plante
         if len(scores) > 1:
             assert t.reliability_stddev == approx(stdev(scores))
         assert t.timeout_count == sum(o["status"] == "timeout" for o in group)
+
+
+@pytest.mark.full_edition
+async def test_scenario_trends_read_whole_weeks(
+    scratch_engine: AsyncEngine, planted: Planted
+) -> None:
+    """On the full edition the weeks of the planted data come from the weekly aggregate (the
+    trends above equal the raw rows with them: no day counted twice or left out)."""
+    async with scratch_engine.connect() as conn:
+        weeks = (
+            await conn.execute(
+                text(
+                    "SELECT count(DISTINCT week) FROM v_version_scenario_stats_weekly"
+                    " WHERE week >= :start AND week < :end"
+                ),
+                {"start": floor_time(planted.start, WEEK), "end": planted.end},
+            )
+        ).scalar_one()
+    assert weeks >= 1
 
 
 async def test_active_simulations_progress(scratch_engine: AsyncEngine, planted: Planted) -> None:
