@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from arc.database.configs import ConfigurationManager
 from arc.database.core.engine import session_factory
 from arc.database.core.errors import ArcValidationError
-from arc.database.demo.evaluation import evaluate_version, version_snapshot
+from arc.database.demo.evaluation import EvaluationRun, evaluate_version, version_snapshot
 from arc.database.demo.surface import ResponseSurface
 from arc.database.ingest.api import ArcAPI
 from arc.database.models import Recommendation
@@ -269,15 +269,17 @@ async def run_loop(
     config_id, version_id, version_number = created.config_id, created.version_id, 1
     recommender = recommender or RecommendationEngine(engine)
 
-    async def run(version: uuid.UUID, cfg: dict[str, Any], label: str) -> None:
-        await evaluate_version(
+    async def run(
+        version: uuid.UUID, cfg: dict[str, Any], label: str, draws: random.Random = rng
+    ) -> EvaluationRun:
+        return await evaluate_version(
             api,
             version_id=version,
             config=cfg,
             scenarios=scenarios,
             repeats=options.repeats,
             surface=surface,
-            rng=rng,
+            rng=draws,
             label=label,
         )
 
@@ -365,16 +367,7 @@ async def run_loop(
             (first_version, first_config, "loop check v1"),
             (version_id, config, f"loop check v{version_number}"),
         ):
-            done = await evaluate_version(
-                api,
-                version_id=version,
-                config=cfg,
-                scenarios=scenarios,
-                repeats=options.repeats,
-                surface=surface,
-                rng=check_rng,
-                label=label,
-            )
+            done = await run(version, cfg, label, check_rng)
             checked.append((done.mean_reliability, done.cost_per_execution))
         report.check_start, report.check_final = checked
         out.write(
