@@ -39,6 +39,7 @@ from arc.database.repositories.base import InsertReport, Key, Row, row_rejection
 from arc.database.repositories.simulations import (
     OPEN_SIMULATION_STATUSES,
     SCENARIO_STATUS_FOR_OUTCOME,
+    progress_entry,
 )
 
 TABLES = ("outcomes", "tool_usage", "failure_patterns")
@@ -173,14 +174,14 @@ def _progress(row: Row, index: int) -> dict[str, Any]:
             value=row["execution_time_ms"],
             index=index,
         ) from None
-    return {
-        "simulation_id": row["simulation_id"],
-        "scenario_id": row["scenario_id"],
-        "status": row["status"],
-        "modal_call_id": row.get("modal_call_id"),
-        "started_at": started,
-        "finished_at": row["execution_time"],
-    }
+    return progress_entry(
+        row["simulation_id"],
+        row["scenario_id"],
+        row["status"],
+        row.get("modal_call_id"),
+        started,
+        row["execution_time"],
+    )
 
 
 @dataclass
@@ -217,17 +218,19 @@ def prepare_bundle(
     *,
     advance_progress: bool,
     resolve_times: Iterable[uuid.UUID] = (),
+    normalized: bool = False,
 ) -> Prepared:
     """Check every row in Python. Tool usage and failure patterns of an outcome rejected here
     are rejected with it. `resolve_times`: outcome ids whose execution_time was generated here
-    (the caller gave the id only): if stored already, the stored time is theirs."""
+    (the caller gave the id only): if stored already, the stored time is theirs. `normalized`:
+    the rows come from the `normalize_*` functions, which checked all `_prepare_row` does."""
     prepared = Prepared({}, {t: {} for t in TABLES}, {}, frozenset(resolve_times))
     for table, items in zip(TABLES, (outcomes, tool_usage, failure_patterns), strict=True):
         ready: list[Row | None] = []
         for i, item in enumerate(items):
             try:
                 with typed_errors(table, i):
-                    row = _prepare_row(table, item, i)
+                    row = item if normalized else _prepare_row(table, item, i)
                     if table == "outcomes" and advance_progress:
                         prepared.progress[i] = _progress(row, i)
                 ready.append(row)
@@ -290,7 +293,7 @@ async def write_one(conn: AsyncConnection, bundle: Prepared) -> BundleResult:
     try:
         status, inserted, advanced = await OutcomeRepository(conn).record_one(
             row,
-            scenario_status=SCENARIO_STATUS_FOR_OUTCOME[row["status"]],
+            scenario_status=progress["status"],
             started_at=progress["started_at"],
         )
     except Exception as exc:  # wrapped by SQLAlchemy, or the driver's own (see record_one)

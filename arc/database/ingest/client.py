@@ -362,6 +362,7 @@ class ArcDBClient:
         advance_progress: bool = True,
         operation: str = "outcomes.write",
         resolve_times: Iterable[uuid.UUID] = (),
+        normalized: bool = False,
     ) -> BundleResult:
         """Write rows in one transaction (see bundle.py), retried whole on transient errors.
 
@@ -370,6 +371,8 @@ class ArcDBClient:
         `.rejected` (typed, with `.table` and `.index`) and the others are written.
         `resolve_times`: ids of outcomes whose execution_time the caller did not give; one
         already stored is a duplicate (it takes the stored time), not a second row.
+        `normalized`: every row comes from a `normalize_*` function (as in record_outcome,
+        record_outcomes_batch and the recorder): the per-row re-check is skipped.
         """
         if on_invalid not in ON_INVALID:
             raise ArcValidationError("on_invalid", f"must be one of {', '.join(ON_INVALID)}")
@@ -380,6 +383,7 @@ class ArcDBClient:
             failure_patterns,
             advance_progress=advance_progress,
             resolve_times=resolve_times,
+            normalized=normalized,
         )
         if on_invalid == "raise":
             prepared.raise_first()
@@ -416,6 +420,7 @@ class ArcDBClient:
             method="values",
             operation="outcomes.record",
             resolve_times=_ids_without_time([outcome_data], [row]),
+            normalized=True,
         )
         return result.outcome_ids[0]
 
@@ -456,6 +461,7 @@ class ArcDBClient:
                 on_invalid=on_invalid,
                 method=method,
                 resolve_times=_ids_without_time(given, rows),
+                normalized=True,
             )
             if rows
             else BundleResult()

@@ -43,8 +43,8 @@ import os
 import signal
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -79,6 +79,7 @@ SPOOL_FILE = "recorder.spool.jsonl"
 SPOOL_LOCK = "recorder.lock"
 SPOOL_COMPACT_BYTES = 64 * 1024 * 1024  # rewrite the spool with what is left beyond this size
 CHILDREN = ("tool_usage", "failure_patterns")
+YIELD_EVERY = 16  # rows a producer records between turns it gives a flush in progress
 
 
 @dataclass
@@ -104,10 +105,20 @@ class PendingBundle:
 class _Entry:
     seq: int
     outcome: Row | None
-    tool_usage: list[Row] = field(default_factory=list)
-    failure_patterns: list[Row] = field(default_factory=list)
+    # () until a row comes: most outcomes have none, and each list is one more object for the
+    # garbage collector to walk while the entry waits in the buffer (P25).
+    tool_usage: Sequence[Row] = ()
+    failure_patterns: Sequence[Row] = ()
     enqueued: float = field(default_factory=time.monotonic)
     time_generated: bool = False  # the caller gave the outcome id but not its time
+
+    def add(self, kind: str, row: Row) -> None:
+        """Attach a tool usage or failure row ("tool_usage" or "failure_patterns")."""
+        rows = getattr(self, kind)
+        if not isinstance(rows, list):
+            rows = [*rows]
+            setattr(self, kind, rows)
+        rows.append(row)
 
 
 RejectCallback = Callable[[RejectedRow], Any]
@@ -312,8 +323,8 @@ def _keep_and_retry(exc: BaseException) -> bool:
 
 def _items(value: Any, name: str) -> list[Mapping[str, Any]]:
     """A list of dicts from `value` (None means none)."""
-    if value is None:
-        return []
+    if value is None or (type(value) in (tuple, list) and not value):
+        return []  # the common case (no children), without the ABC checks below
     if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
         raise ArcValidationError(
             name, "must be a list of dicts (or None)", value=type(value).__name__
@@ -356,7 +367,7 @@ class BatchExecutionRecorder:
         flush_interval: float = 30.0,
         *,
         max_buffered: int | None = None,
-        max_concurrent_flushes: int = 2,
+        max_concurrent_flushes: int = 4,
         on_reject: RejectCallback | None = None,
         retry_delay: float = 0.5,
         max_retry_delay: float = 10.0,
@@ -392,7 +403,7 @@ class BatchExecutionRecorder:
         self._buffer: deque[_Entry] = deque()
         self._flying: dict[int, _Entry] = {}  # seq -> bundle being written
         self._pending_by_outcome: dict[Any, _Entry] = {}
-        self._times: dict[Any, datetime] = {}  # outcome_id -> execution_time (recent)
+        self._times: OrderedDict[Any, datetime] = OrderedDict()  # outcome_id -> its time (recent)
         self._changed = asyncio.Event()
         self._workers: list[asyncio.Task[None] | None] = [None] * self.max_concurrent_flushes
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -643,6 +654,7 @@ class BatchExecutionRecorder:
                     failures,
                     on_invalid="skip",
                     operation="recorder.flush",
+                    normalized=True,
                     resolve_times={
                         e.outcome["outcome_id"]
                         for e in entries
@@ -802,6 +814,8 @@ class BatchExecutionRecorder:
         time_generated = (
             outcome.get("outcome_id") is not None and outcome.get("execution_time") is None
         )
+        if tool_usage == () and failure_patterns == ():  # the defaults: no children
+            return _Entry(0, row, time_generated=time_generated)
         tools = [
             _child(normalize_tool_usage, f"tool_usage[{i}]", item, oid, when)
             for i, item in enumerate(_items(tool_usage, "tool_usage"))
@@ -810,7 +824,7 @@ class BatchExecutionRecorder:
             _child(normalize_failure_pattern, f"failure_patterns[{i}]", item, oid, when)
             for i, item in enumerate(_items(failure_patterns, "failure_patterns"))
         ]
-        return _Entry(0, row, tools, failures, time_generated=time_generated)
+        return _Entry(0, row, tools or (), failures or (), time_generated=time_generated)
 
     async def record_tool_usage(self, tool_events: Iterable[Mapping[str, Any]] | None) -> int:
         """Buffer tool usage rows of recorded outcomes; written with or after their outcome.
@@ -846,13 +860,13 @@ class BatchExecutionRecorder:
     async def _attach(self, row: Row, kind: str) -> None:
         entry = self._pending_by_outcome.get(row["outcome_id"])
         if entry is not None:  # outcome still buffered: travel with it
-            getattr(entry, kind).append(row)
+            entry.add(kind, row)
             if self._spool is not None:
                 self._spool.attach(entry.seq, kind, row)
             return
         # Outcome already written (or recorded elsewhere): a standalone entry, after it.
         standalone = _Entry(0, None)
-        getattr(standalone, kind).append(row)
+        standalone.add(kind, row)
         await self._put(standalone)
 
     async def _put(self, entry: _Entry) -> None:
@@ -868,6 +882,10 @@ class BatchExecutionRecorder:
         self._enqueue(entry)
         if len(self._buffer) in (1, self.batch_size):
             self._wake()  # the first row starts the flush_interval clock; a full batch is due
+        if self._flying and self._seq % YIELD_EVERY == 0:
+            # A flush is waiting on the database: give its next statement a turn, or
+            # producers that never wait (rows already in memory) hold it up for a whole burst.
+            await asyncio.sleep(0)
 
     def _enqueue(self, entry: _Entry) -> None:
         self._buffer.append(entry)
@@ -876,7 +894,7 @@ class BatchExecutionRecorder:
             self._pending_by_outcome[oid] = entry
             self._times[oid] = entry.outcome["execution_time"]
             if len(self._times) > 100_000:
-                self._times.pop(next(iter(self._times)))
+                self._times.popitem(last=False)  # O(1); a dict's next(iter()) walks the holes
 
     def _reject(self, rejected: RejectedRow) -> None:
         self.rejected += 1

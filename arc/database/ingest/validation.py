@@ -4,7 +4,8 @@ Each `normalize_*` function takes what a caller sends (a dict), checks it agains
 its table (ranges, enums, formats, lengths, vectors, JSON safety) and returns a complete row
 for the insert: every column present, ids and times generated once here so that a retried
 write reuses them (idempotency). JSON columns are serialised once, during validation, into
-`JsonText`, which the write path hands to the database without serialising again.
+text, which the write path hands to the database without serialising again (`JsonText` for
+the rows bound through SQLAlchemy, plain text for the batch write path's rows).
 """
 
 import uuid
@@ -23,6 +24,7 @@ from arc.database.core.checks import (
     check_embedding,
     check_int,
     check_json,
+    check_json_text,
     check_mapping,
     check_number,
     check_scenario_id,
@@ -40,7 +42,7 @@ from arc.database.models.failure_pattern import FAILURE_CATEGORIES
 from arc.database.models.outcome import ERROR_CATEGORIES, OUTCOME_STATUSES
 from arc.database.models.scenario import DIFFICULTY_LEVELS
 from arc.database.models.simulation import SIMULATION_STATUSES
-from arc.database.repositories.base import Row
+from arc.database.repositories.base import Row, new_id
 
 
 def _columns(model: type[Base]) -> frozenset[str]:
@@ -63,7 +65,8 @@ def normalize_outcome(data: Any, index: int | None = None, *, fill_trajectory: b
     d = check_mapping(data, "outcome", index)
     reject_unknown(d, OUTCOME_FIELDS, index)
     status = check_choice(d.get("status"), "status", OUTCOME_STATUSES, index, required=True)
-    execution_time = check_datetime(d.get("execution_time"), "execution_time", index) or now_utc()
+    now = now_utc()
+    execution_time = check_datetime(d.get("execution_time"), "execution_time", index) or now
     trajectory = d.get("trajectory")
     if not isinstance(trajectory, JsonText):
         if not isinstance(trajectory, Mapping):
@@ -86,7 +89,7 @@ def normalize_outcome(data: Any, index: int | None = None, *, fill_trajectory: b
             )
     metadata = d.get("execution_metadata", d.get("metadata"))
     return {
-        "outcome_id": check_uuid(d.get("outcome_id"), "outcome_id", index) or uuid.uuid4(),
+        "outcome_id": check_uuid(d.get("outcome_id"), "outcome_id", index) or new_id(),
         "execution_time": execution_time,
         "simulation_id": check_uuid(d.get("simulation_id"), "simulation_id", index, required=True),
         "scenario_id": check_scenario_id(d.get("scenario_id"), "scenario_id", index),
@@ -106,13 +109,13 @@ def normalize_outcome(data: Any, index: int | None = None, *, fill_trajectory: b
             d.get("tokens_used"), "tokens_used", index, required=True, minimum=0
         ),
         "cost_usd": check_cost(d.get("cost_usd"), "cost_usd", index, required=True),
-        "trajectory": check_json(trajectory, "trajectory", index, required=True, kind=Mapping),
+        "trajectory": check_json_text(trajectory, "trajectory", index, required=True, kind=Mapping),
         "trajectory_embedding": check_embedding(
             d.get("trajectory_embedding"), "trajectory_embedding", index
         ),
-        "metrics": check_json(d.get("metrics"), "metrics", index, kind=Mapping) or JsonText("{}"),
-        "execution_metadata": check_json(metadata, "execution_metadata", index, kind=Mapping)
-        or JsonText("{}"),
+        "metrics": check_json_text(d.get("metrics"), "metrics", index, kind=Mapping) or "{}",
+        "execution_metadata": check_json_text(metadata, "execution_metadata", index, kind=Mapping)
+        or "{}",
         "modal_call_id": check_column_text(d.get("modal_call_id"), Outcome, "modal_call_id", index),
         "sandbox_id": check_column_text(d.get("sandbox_id"), Outcome, "sandbox_id", index),
         "sandbox_logs": check_column_text(d.get("sandbox_logs"), Outcome, "sandbox_logs", index),
@@ -121,7 +124,7 @@ def normalize_outcome(data: Any, index: int | None = None, *, fill_trajectory: b
         "error_category": check_choice(
             d.get("error_category"), "error_category", ERROR_CATEGORIES, index
         ),
-        "created_at": check_datetime(d.get("created_at"), "created_at", index) or now_utc(),
+        "created_at": check_datetime(d.get("created_at"), "created_at", index) or now,
     }
 
 
@@ -140,7 +143,7 @@ def normalize_tool_usage(
     if when is None:
         raise invalid("execution_time", "is required (the outcome's execution_time)", None, index)
     return {
-        "usage_id": check_uuid(d.get("usage_id"), "usage_id", index) or uuid.uuid4(),
+        "usage_id": check_uuid(d.get("usage_id"), "usage_id", index) or new_id(),
         "execution_time": when,
         "outcome_id": check_uuid(d.get("outcome_id"), "outcome_id", index, required=True),
         "tool_name": check_column_text(
@@ -153,12 +156,12 @@ def normalize_tool_usage(
         "success_rate": check_number(
             d.get("success_rate"), "success_rate", index, required=True, minimum=0, maximum=1
         ),
-        "tool_sequence": check_json(
+        "tool_sequence": check_json_text(
             d.get("tool_sequence"), "tool_sequence", index, kind=(list, tuple)
         ),
         "total_cost_usd": check_cost(d.get("total_cost_usd"), "total_cost_usd", index) or 0.0,
         "error_types": check_text_list(d.get("error_types"), "error_types", index),
-        "modal_function_calls": check_json(
+        "modal_function_calls": check_json_text(
             d.get("modal_function_calls"), "modal_function_calls", index, kind=(Mapping, list)
         ),
         "sandbox_tool_logs": check_column_text(
@@ -188,7 +191,7 @@ def normalize_failure_pattern(
             "recovery_successful", "requires recovery_attempted to be true", successful, index
         )
     return {
-        "pattern_id": check_uuid(d.get("pattern_id"), "pattern_id", index) or uuid.uuid4(),
+        "pattern_id": check_uuid(d.get("pattern_id"), "pattern_id", index) or new_id(),
         "execution_time": when,
         "outcome_id": check_uuid(d.get("outcome_id"), "outcome_id", index, required=True),
         "failure_type": check_column_text(
@@ -214,7 +217,7 @@ def normalize_failure_pattern(
         "resolution_steps": check_column_text(
             d.get("resolution_steps"), FailurePattern, "resolution_steps", index
         ),
-        "llm_analysis": check_json(d.get("llm_analysis"), "llm_analysis", index),
+        "llm_analysis": check_json_text(d.get("llm_analysis"), "llm_analysis", index),
         "created_at": check_datetime(d.get("created_at"), "created_at", index) or now_utc(),
     }
 

@@ -21,14 +21,17 @@ the later copies are reported as duplicates (or rejected with the first, if it w
 """
 
 import functools
+import operator
+import os
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 import structlog
+from asyncpg.pgproto.pgproto import UUID as PgUUID
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     Column,
@@ -176,6 +179,7 @@ class BatchInserter:
         self.conn = conn
         self.table = table
         self.key = tuple(key)
+        self._key_of = _key_getter(self.key)
         self.columns = [c.name for c in table.columns]
         self._json_columns = {c.name for c in table.columns if isinstance(c.type, JSONB)}
         self._stage = _staging_table(table)
@@ -288,9 +292,10 @@ class BatchInserter:
         speculative insertion of ON CONFLICT.
         """
         columns = [c for c in self.columns if c not in self._vector_columns]
-        await self.conn.execute(text("SELECT 1"))  # opens the driver transaction if needed
         raw = await self.conn.get_raw_connection()
         driver: Any = raw.driver_connection
+        if not driver.is_in_transaction():  # SQLAlchemy begins it with the first statement
+            await self.conn.execute(text("SELECT 1"))
         try:
             async with self.conn.begin_nested():
                 records = self._records(rows, columns)
@@ -307,23 +312,27 @@ class BatchInserter:
             if is_transient(exc) or sqlstate_of(exc) is None:
                 raise
             return None
-        return InsertReport(inserted=[tuple(row[k] for k in self.key) for row in rows])
+        return InsertReport(inserted=[self._key_of(row) for row in rows])
 
     def _records(
         self, rows: Sequence[Row], columns: Sequence[str], batch: int | None = None
     ) -> list[tuple[Any, ...]]:
         """COPY records of `columns` (jsonb values not yet serialised are serialised here);
-        with `batch`, prefixed by (batch, position) for the staging table. One list per row,
-        filled by comprehension: the per-value method call cost more than the values."""
+        with `batch`, prefixed by (batch, position) for the staging table. One itemgetter
+        call per row: a per-value call cost more than the values."""
         json_at = [i for i, c in enumerate(columns) if c in self._json_columns]
+        values_of = operator.itemgetter(*columns)
         records = []
         for position, row in enumerate(rows):
-            values = [row.get(c) for c in columns]
+            try:
+                values: tuple[Any, ...] = values_of(row)  # a validated row has every column
+            except KeyError:
+                values = tuple(row.get(c) for c in columns)
             for i in json_at:
-                value = values[i]
-                if value is not None and not isinstance(value, str):
-                    values[i] = json_dumps(value)
-            records.append(tuple(values) if batch is None else (batch, position, *values))
+                if values[i] is not None and not isinstance(values[i], str):
+                    values = _json_serialised(values, json_at)  # not validated: serialise here
+                    break
+            records.append(values if batch is None else (batch, position, *values))
         return records
 
     # ------------------------------------------------------------------ repeated keys
@@ -332,12 +341,15 @@ class BatchInserter:
         """The rows with each key once, and (position, position of its first copy in the
         unique rows) for every later copy. One INSERT ... ON CONFLICT DO NOTHING writes a
         repeated key once but RETURNS it once: without this both copies read as inserted."""
+        keys = list(map(self._key_of, rows))
+        if len(set(keys)) == len(keys):
+            return rows, []  # the common case, decided in C
         first: dict[Key, int] = {}
         unique: list[Row] = []
         copies: list[tuple[int, int]] = []
+        key_of = self._key_of
         for position, row in enumerate(rows):
-            key = tuple(row[k] for k in self.key)
-            at = first.setdefault(key, len(unique))
+            at = first.setdefault(key_of(row), len(unique))
             if at == len(unique):
                 unique.append(row)
             else:
@@ -359,7 +371,7 @@ class BatchInserter:
             if at in rejected:
                 result.rejected.append((position, _copy_error(rejected[at])))
             else:
-                result.duplicates.append(tuple(unique[at][k] for k in self.key))
+                result.duplicates.append(self._key_of(unique[at]))
         result.rejected.sort(key=lambda item: item[0])
         return result
 
@@ -369,7 +381,7 @@ class BatchInserter:
         new = set(returned)
         report = InsertReport()
         for row in rows:
-            key = tuple(row[k] for k in self.key)
+            key = self._key_of(row)
             (report.inserted if key in new else report.duplicates).append(key)
         return report
 
@@ -418,6 +430,24 @@ class BatchInserter:
         return self._classify(rows[lo : hi + 1], returned)
 
 
+def _json_serialised(values: tuple[Any, ...], json_at: Sequence[int]) -> tuple[Any, ...]:
+    """`values` with the jsonb values at `json_at` serialised (text is taken as JSON)."""
+    serialised = list(values)
+    for i in json_at:
+        if serialised[i] is not None and not isinstance(serialised[i], str):
+            serialised[i] = json_dumps(serialised[i])
+    return tuple(serialised)
+
+
+def _key_getter(key: Sequence[str]) -> Callable[[Row], Key]:
+    """row -> the tuple of its `key` columns (itemgetter, in C: this runs for every row)."""
+    if len(key) == 1:
+        only = key[0]
+        return lambda row: (row[only],)
+    getter: Callable[[Row], Key] = operator.itemgetter(*key)
+    return getter
+
+
 @dataclass(frozen=True)
 class _Stage:
     name: str
@@ -464,5 +494,15 @@ def _staging_table(table: Table) -> _Stage:
 _UNENCODABLE = InsertReport()  # marker: the driver could not encode a value of these rows
 
 
+_VERSION_4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_VERSION_4_SET = (0x4000 << 64) | (0x8000 << 48)  # version 4, RFC 4122 variant
+
+
 def new_id() -> uuid.UUID:
-    return uuid.uuid4()
+    """A random version 4 UUID (as uuid.uuid4(): 16 bytes of os.urandom), made as asyncpg's
+    C UUID, a uuid.UUID subclass the driver also returns for uuid columns. Every row gets one
+    and is keyed by it: made in 0.9 us instead of 1.7, hashed in 0.05 us instead of 0.13,
+    printed in 0.06 us instead of 0.7 (P25)."""
+    bits = int.from_bytes(os.urandom(16)) & _VERSION_4_CLEAR | _VERSION_4_SET
+    made: uuid.UUID = PgUUID(bits.to_bytes(16))
+    return made
