@@ -357,6 +357,12 @@ start_local() {
 # ------------------------------------------------------------------------------ companions
 start_replica() {
   local primary=$1 dir; dir=$(companion_dir replica)
+  # The primary keeps 1 GB of WAL for a replica that was stopped (the replica-loss tests stop
+  # it; benchmarks write a lot): without it the replica cannot catch up once WAL is recycled.
+  grep -q '^wal_keep_size' "$DATA/postgresql.conf" || {
+    echo "wal_keep_size = 1GB" >>"$DATA/postgresql.conf"
+    as_pg "$PG_BIN/pg_ctl" -D "$DATA" reload >/dev/null
+  }
   if [ ! -f "$dir/PG_VERSION" ]; then
     log "making a streaming replica in $dir (pg_basebackup -R)"
     rm -rf "$dir"; mkdir -p "$dir" && chown "$RUN_AS" "$dir" && chmod 700 "$dir"

@@ -79,7 +79,6 @@ SPOOL_FILE = "recorder.spool.jsonl"
 SPOOL_LOCK = "recorder.lock"
 SPOOL_COMPACT_BYTES = 64 * 1024 * 1024  # rewrite the spool with what is left beyond this size
 CHILDREN = ("tool_usage", "failure_patterns")
-YIELD_EVERY = 16  # rows a producer records between turns it gives a flush in progress
 
 
 @dataclass
@@ -367,7 +366,7 @@ class BatchExecutionRecorder:
         flush_interval: float = 30.0,
         *,
         max_buffered: int | None = None,
-        max_concurrent_flushes: int = 4,
+        max_concurrent_flushes: int = 2,
         on_reject: RejectCallback | None = None,
         retry_delay: float = 0.5,
         max_retry_delay: float = 10.0,
@@ -882,10 +881,6 @@ class BatchExecutionRecorder:
         self._enqueue(entry)
         if len(self._buffer) in (1, self.batch_size):
             self._wake()  # the first row starts the flush_interval clock; a full batch is due
-        if self._flying and self._seq % YIELD_EVERY == 0:
-            # A flush is waiting on the database: give its next statement a turn, or
-            # producers that never wait (rows already in memory) hold it up for a whole burst.
-            await asyncio.sleep(0)
 
     def _enqueue(self, entry: _Entry) -> None:
         self._buffer.append(entry)
