@@ -4,14 +4,18 @@ Creates its own scratch database (provision + migrate), then writes ARC_BENCH_RO
 (default 100,000; trajectories of about 1.6 KB as in seed 003) in batches of 1,000 through:
 
   (a)  raw asyncpg copy_records_to_table, one connection          -- reference for (b), (c)-1
-  (b)  ArcDBClient.record_outcomes_batch (auto: binary COPY into a staging table, then
-       INSERT ... SELECT ... ON CONFLICT DO NOTHING RETURNING), plus the two Core paths:
-       insert().values() (the design card) and executemany (insertmanyvalues)
+  (b)  ArcDBClient.record_outcomes_batch (auto: binary COPY straight into the table under a
+       savepoint, else into a staging table, then INSERT ... SELECT ... ON CONFLICT DO
+       NOTHING RETURNING), plus the two Core paths: insert().values() (the design card) and
+       executemany (insertmanyvalues)
   (c)  BatchExecutionRecorder with 1 producer and with 8 concurrent producers
   (d)  raw COPY over 8 connections in parallel                     -- reference for (c)-8
+  (e)  (a) into a twin of outcomes with only its primary key       -- the index budget
 
-The references do the work any caller must do too (JSON-encode the trajectory, make ids),
-inside the timed section; the Arc paths also validate every row.
+(a)-(e) run in ARC_BENCH_ROUNDS interleaved rounds (default 6), each writing its share of
+every round, so that the machine's drift moves a method and its reference alike; the Core
+paths run after them. The references do the work any caller must do too (JSON-encode the
+trajectory, make ids), inside the timed section; the Arc paths also validate every row.
 """
 
 import argparse
@@ -225,7 +229,7 @@ async def run(server_url: str, args: Sequence[str] = ()) -> dict[str, Any]:
         rows = _rows(n, sims, scenarios)
         # The generated input (about 15 containers a row) is not the write path's: frozen, the
         # collector does not walk it on every full collection, as it would not walk a
-        # producer's input that arrives a row at a time (P25).
+        # producer's input that arrives a row at a time (docs/decisions.md P26).
         gc.freeze()
         size = len(json.dumps(rows[0]["trajectory"]))
         print(f"\ningest: {n:,} outcomes, trajectory about {size:,} bytes, batches of {BATCH:,}")
