@@ -12,9 +12,9 @@ Creates its own scratch database (provision + migrate), then writes ARC_BENCH_RO
   (d)  raw COPY over 8 connections in parallel                     -- reference for (c)-8
   (e)  (a) into a twin of outcomes with only its primary key       -- the index budget
 
-(a)-(e) run in ARC_BENCH_ROUNDS interleaved rounds (default 6), each writing its share of
-every round, so that the machine's drift moves a method and its reference alike; the Core
-paths run after them. The references do the work any caller must do too (JSON-encode the
+(a)-(e) run in ARC_BENCH_ROUNDS interleaved rounds (default 6, at least 4), each writing its
+share of every round, so that the machine's drift moves a method and its reference alike;
+the Core paths run after them. The references do the work any caller must do too (JSON-encode the
 trajectory, make ids), inside the timed section; the Arc paths also validate every row.
 """
 
@@ -272,17 +272,19 @@ async def run(server_url: str, args: Sequence[str] = ()) -> dict[str, Any]:
             "(c) recorder, 8 producers": lambda part: recorded(part, 8),
             "(d) raw asyncpg COPY, 8 conns": parallel_copy,
         }
-        rounds = max(2, int(os.environ.get("ARC_BENCH_ROUNDS", "6")))
+        rounds = max(4, int(os.environ.get("ARC_BENCH_ROUNDS", "6")))
         share = n // rounds  # rows each method writes in each round
         took: dict[str, list[float]] = {label: [] for label in methods}
-        for round_no in range(rounds):
-            part = rows[round_no * share : (round_no + 1) * share]
-            for label, write in methods.items():
-                began = time.perf_counter()
-                await write(part)
-                took[label].append(time.perf_counter() - began)
-        for conn in conns:
-            await conn.close()
+        try:
+            for round_no in range(rounds):
+                part = rows[round_no * share : (round_no + 1) * share]
+                for label, write in methods.items():
+                    began = time.perf_counter()
+                    await write(part)
+                    took[label].append(time.perf_counter() - began)
+        finally:
+            for conn in conns:
+                await conn.close()
         await raw.execute(f"DROP TABLE {twin}")
         results: list[tuple[str, int, float]] = [
             (label, share * rounds, sum(took[label])) for label in methods
@@ -294,9 +296,8 @@ async def run(server_url: str, args: Sequence[str] = ()) -> dict[str, Any]:
         results.append(
             await _timed("(b'') Core executemany", len(sub), lambda: batches("executemany", sub))
         )
-        half = rounds // 2
         reference = took["(a) raw asyncpg COPY, 1 conn"]
-        first, second = sum(reference[:half]) / half, sum(reference[half:]) / (rounds - half)
+        drift = half_noise(reference, statistics.mean) / statistics.mean(reference)
         single = await _single_rows(raw, client, rows[:n_single])
         await raw.close()
         await client.close()
@@ -305,7 +306,6 @@ async def run(server_url: str, args: Sequence[str] = ()) -> dict[str, Any]:
 
     rate = {label: count / seconds for label, count, seconds in results}
     ref1 = rate["(a) raw asyncpg COPY, 1 conn"]
-    drift = abs(first - second) / statistics.mean([first, second])
     ref8 = rate["(d) raw asyncpg COPY, 8 conns"]
     print(f"{'method':<36} {'rows':>8} {'seconds':>8} {'rows/s':>9} {'vs (a)':>7} {'vs (d)':>7}")
     for label, count, seconds in results:

@@ -322,8 +322,8 @@ def _keep_and_retry(exc: BaseException) -> bool:
 
 def _items(value: Any, name: str) -> list[Mapping[str, Any]]:
     """A list of dicts from `value` (None means none)."""
-    if value is None or (type(value) in (tuple, list) and not value):
-        return []  # the common case (no children), without the ABC checks below
+    if value is None:
+        return []
     if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
         raise ArcValidationError(
             name, "must be a list of dicts (or None)", value=type(value).__name__

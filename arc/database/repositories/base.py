@@ -347,9 +347,8 @@ class BatchInserter:
         first: dict[Key, int] = {}
         unique: list[Row] = []
         copies: list[tuple[int, int]] = []
-        key_of = self._key_of
-        for position, row in enumerate(rows):
-            at = first.setdefault(key_of(row), len(unique))
+        for position, (row, key) in enumerate(zip(rows, keys, strict=True)):
+            at = first.setdefault(key, len(unique))
             if at == len(unique):
                 unique.append(row)
             else:
